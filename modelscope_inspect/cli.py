@@ -1,0 +1,102 @@
+"""The `mi` command line. Commands only translate: parse options, make one library call, hand the result
+to the output layer. Every command is registered through `command()`, which holds the one error handler:
+an `InspectError` becomes one red line on stderr and its exit code (2 unreadable input / usage, 1 a check
+or scan found a problem); `MI_DEBUG=1` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from . import __version__
+from .errors import EXIT_UNREADABLE, InspectError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="mi",
+    help="modelscope-inspect: what is inside a model file and what it will cost. Never runs code from the file.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Options shared by every command, defined once.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document (schema in README) instead of tables.")]
+
+
+def _report(exc: BaseException, message: str, code: int) -> typer.Exit:
+    from .render.output import Output
+
+    if os.environ.get("MI_DEBUG") == "1":
+        raise exc
+    Output().error(message)
+    return typer.Exit(code)
+
+
+def command(name: str, **kwargs: Any) -> Callable[[F], F]:
+    """Register a command on `app`, wrapped in the one error handler."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            try:
+                return fn(*args, **kw)
+            except InspectError as exc:
+                raise _report(exc, str(exc), exc.exit_code) from None
+            except (typer.Exit, typer.Abort, KeyboardInterrupt):
+                raise
+            except RecursionError as exc:
+                raise _report(exc, "input nests too deeply to read (recursion limit)", EXIT_UNREADABLE) from None
+            except MemoryError as exc:
+                raise _report(exc, "input needs more memory than is available", EXIT_UNREADABLE) from None
+            except Exception as exc:  # a bug: still one line, but say so and how to get details
+                msg = f"internal error: {type(exc).__name__}: {exc} (set MI_DEBUG=1 for the traceback and report it)"
+                raise _report(exc, msg, EXIT_UNREADABLE) from None
+
+        app.command(name, **kwargs)(wrapper)
+        return fn
+
+    return deco
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """modelscope-inspect: what is inside a model file and what it will cost. Never runs code from the file."""
+
+
+def _register_commands() -> None:
+    # Each module in `commands/` registers its commands through `command()` when imported; adding a command
+    # means adding a module. Modules must import heavy libraries inside the command body, not at the top.
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+        importlib.import_module(f"{commands.__name__}.{mod}")
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

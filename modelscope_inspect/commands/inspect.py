@@ -1,0 +1,46 @@
+"""`mi inspect PATH`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from ..cli import JsonOpt, command
+
+
+class SortKey(StrEnum):
+    file = "file"
+    name = "name"
+    params = "params"
+    bytes = "bytes"
+
+
+@command("inspect")
+def inspect_cmd(
+    path: Annotated[str, typer.Argument(help="Model file, sharded *.index.json, or model folder.")],
+    json: JsonOpt = False,
+    depth: Annotated[int, typer.Option("--depth", min=1, max=64, help="Module-tree depth.")] = 3,
+    tensors: Annotated[bool, typer.Option("--tensors", help="Also list every tensor.")] = False,
+    sort: Annotated[SortKey, typer.Option("--sort", help="Order of the tensor list.")] = SortKey.file,
+    filter: Annotated[
+        str | None, typer.Option("--filter", metavar="GLOB", help="Only tensors whose name matches GLOB.")
+    ] = None,
+) -> None:
+    """What is inside a model file: parameters, bytes, dtypes, module tree with shares.
+
+    Reads headers only and never runs code from the file.
+
+    Example: mi inspect model.safetensors --depth 2
+    """
+    from ..loaders.folder import load
+    from ..render.inspect_view import inspect_document, inspect_view
+    from ..render.output import Output
+
+    inv = load(path)
+    out = Output()
+    if json:
+        out.json(inspect_document(inv, depth=depth, pattern=filter, sort=sort.value))
+    else:
+        out.show(*inspect_view(inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value))

@@ -1,0 +1,231 @@
+"""The tensor inventory: the one type that every reader produces and every analysis reads.
+
+Readers build `TensorRecord`s (no torch/onnx objects) and hand them to `build_inventory`, which works out
+shared storage: a tensor whose bytes were already covered by an earlier tensor in the same storage (tied
+`lm_head`/`wte`, slices, transposed views) is marked `shared_with` and adds nothing to the totals.
+Totals are therefore sums over unique storage, and the per-tensor `counted_numel` values add up to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .dtypes import lookup
+from .errors import MalformedFileError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TensorRecord:
+    """One tensor as stored in a file.
+
+    `storage` names the buffer the bytes live in (unique within an inventory) and `offset` is the byte
+    offset of the tensor's first element inside it. `stride` is set when the file records one (torch).
+    `counted_numel` and `shared_with` are filled in by `build_inventory`.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    numel: int
+    nbytes: int
+    storage: str
+    offset: int
+    file: str
+    stride: tuple[int, ...] | None = None
+    section: str = "model"
+    kind: str = "param"
+    shared_with: str | None = None
+    counted_numel: int = 0
+
+    @property
+    def counted_nbytes(self) -> int:
+        """Bytes this tensor adds to the totals (0 when its storage was already counted)."""
+        if self.counted_numel >= self.numel:
+            return self.nbytes
+        # Proportional, so block-quantized formats (4.5 bits per weight) need no per-element width.
+        return self.nbytes * self.counted_numel // self.numel if self.numel else 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A file the inventory was read from, relative to the inventory's `path` when that is a folder."""
+
+    path: str
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class DTypeTotal:
+    """Unique parameters and bytes of one dtype."""
+
+    params: int
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInventory:
+    """Everything `mi` knows about a model file or folder, without its weights.
+
+    Example:
+        >>> inv = modelscope_inspect.load("model.safetensors")  # doctest: +SKIP
+        >>> inv.total_params, inv.by_dtype["f32"].nbytes  # doctest: +SKIP
+    """
+
+    format: str
+    path: str
+    files: tuple[FileRecord, ...]
+    tensors: tuple[TensorRecord, ...]
+    storage_bytes: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def file_bytes(self) -> int:
+        """Size on disk of every file read."""
+        return sum(f.nbytes for f in self.files)
+
+    @property
+    def total_params(self) -> int:
+        """Unique elements of the model-weights section (shared storage counted once)."""
+        return sum(t.counted_numel for t in self.tensors if t.section == "model")
+
+    @property
+    def total_bytes(self) -> int:
+        """Unique bytes of the model-weights section."""
+        return sum(t.counted_nbytes for t in self.tensors if t.section == "model")
+
+    @property
+    def total_elements(self) -> int:
+        """Unique elements of every tensor in the file, whatever its section."""
+        return sum(t.counted_numel for t in self.tensors)
+
+    @property
+    def by_dtype(self) -> dict[str, DTypeTotal]:
+        """Unique params and bytes per dtype, largest first."""
+        acc: dict[str, list[int]] = {}
+        for t in self.tensors:
+            if t.section != "model":
+                continue
+            slot = acc.setdefault(t.dtype, [0, 0])
+            slot[0] += t.counted_numel
+            slot[1] += t.counted_nbytes
+        ordered = sorted(acc.items(), key=lambda kv: -kv[1][1])
+        return {k: DTypeTotal(v[0], v[1]) for k, v in ordered}
+
+    @property
+    def shared(self) -> tuple[TensorRecord, ...]:
+        """Tensors that reuse storage already counted for another tensor."""
+        return tuple(t for t in self.tensors if t.shared_with is not None)
+
+
+def _bits(dtype: str) -> int | None:
+    try:
+        return lookup(dtype).bits
+    except MalformedFileError:
+        return None  # block formats (GGUF quants) have no per-element width; their records carry nbytes
+
+
+def _span_bytes(rec: TensorRecord, bits: int) -> int:
+    """Bytes from the first to one past the last element the tensor can touch, honouring its stride."""
+    if rec.numel == 0:
+        return 0
+    if rec.stride is None or len(rec.stride) != len(rec.shape):
+        return rec.nbytes
+    last = sum((dim - 1) * st for dim, st in zip(rec.shape, rec.stride, strict=True) if dim > 0)
+    return ((last + 1) * bits + 7) // 8
+
+
+def _add_interval(covered: list[tuple[int, int]], lo: int, hi: int) -> int:
+    """Insert [lo, hi) into a sorted list of disjoint intervals; return how many bytes were new."""
+    new = hi - lo
+    merged_lo, merged_hi = lo, hi
+    keep: list[tuple[int, int]] = []
+    for a, b in covered:
+        if b <= lo or a >= hi:
+            if b == lo or a == hi:  # touching: merge, nothing overlaps
+                merged_lo, merged_hi = min(merged_lo, a), max(merged_hi, b)
+            else:
+                keep.append((a, b))
+            continue
+        new -= min(b, hi) - max(a, lo)
+        merged_lo, merged_hi = min(merged_lo, a), max(merged_hi, b)
+    keep.append((merged_lo, merged_hi))
+    keep.sort()
+    covered[:] = keep
+    return new
+
+
+def resolve_sharing(records: Iterable[TensorRecord]) -> list[TensorRecord]:
+    """Fill `counted_numel` / `shared_with` for records in file order.
+
+    Within one storage, the bytes a tensor covers that no earlier tensor covered are counted; a tensor
+    that adds no new bytes is `shared_with` the first tensor it overlaps. Distinct storages never share.
+    """
+    out: list[TensorRecord] = []
+    covered: dict[str, list[tuple[int, int]]] = {}
+    owners: dict[str, list[tuple[int, int, str]]] = {}
+    for rec in records:
+        bits = _bits(rec.dtype)
+        span = rec.nbytes if bits is None else _span_bytes(rec, bits)
+        lo, hi = rec.offset, rec.offset + span
+        intervals = covered.setdefault(rec.storage, [])
+        # Fast path: the common case is a storage per tensor, nothing to merge.
+        new_bytes = span if not intervals else _add_interval(intervals, lo, hi)
+        if not intervals:
+            intervals.append((lo, hi))
+        shared_with = None
+        if new_bytes < span:
+            for a, b, owner in owners.get(rec.storage, []):
+                if a < hi and b > lo:
+                    shared_with = owner
+                    break
+        owners.setdefault(rec.storage, []).append((lo, hi, rec.name))
+        if new_bytes >= span:
+            counted = rec.numel
+        elif new_bytes <= 0:
+            counted = 0
+        else:
+            # A partially overlapping view: count the new bytes as elements, never more than its own numel.
+            counted = min(rec.numel, new_bytes * rec.numel // max(rec.nbytes, 1))
+        out.append(replace(rec, counted_numel=counted, shared_with=shared_with if counted == 0 else None))
+    return out
+
+
+def build_inventory(
+    *,
+    format: str,
+    path: str,
+    files: Iterable[FileRecord],
+    records: Iterable[TensorRecord],
+    storage_bytes: int,
+    metadata: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    warnings: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> TensorInventory:
+    """Resolve shared storage and freeze everything into a `TensorInventory`."""
+    tensors = tuple(resolve_sharing(records))
+    warn = list(warnings)
+    counted = sum(t.counted_nbytes for t in tensors)
+    if storage_bytes > counted:
+        warn.append(
+            f"{storage_bytes - counted:,} bytes of stored data are not reachable from any tensor "
+            "(a view was saved with its whole storage)"
+        )
+    return TensorInventory(
+        format=format,
+        path=path,
+        files=tuple(files),
+        tensors=tensors,
+        storage_bytes=storage_bytes,
+        metadata=dict(metadata or {}),
+        config=config,
+        warnings=tuple(warn),
+        extra=dict(extra or {}),
+    )

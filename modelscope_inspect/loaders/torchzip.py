@@ -1,0 +1,166 @@
+"""torch zip checkpoints (`torch.save` since 1.6): `<folder>/data.pkl` plus one member per storage.
+
+We follow torch's own view of the container (caffe2/serialize/inline_container.cc), because attackers use
+the differences: the archive folder is taken from the first central-directory entry, member names are
+matched case-insensitively, and CRCs are not checked. Only `data.pkl` is read, straight from its local
+header (stored or deflated, with a cap on the inflated size); storage members are only measured.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+
+from ..dtypes import lookup
+from ..errors import LimitExceededError, MalformedFileError
+from ..inventory import TensorRecord
+from ..pickle_walk import walk
+from ..source import LocalFile, SourceIO
+from .base import FileScan
+from .torch_pickle import check_numel, find_tensors, refuse_unsafe
+
+MAX_PICKLE = 1 << 30  # 1 GiB of data.pkl is far beyond any real checkpoint
+ZIP_MAGIC = b"PK\x03\x04"
+LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, csize, usize, n, m
+
+
+def read_member(src: LocalFile, info: zipfile.ZipInfo, cap: int = MAX_PICKLE) -> bytes:
+    """The bytes of one zip member, read from its local header; refuses members inflating past `cap`."""
+    where = src.name
+    hdr = src.read_exact(info.header_offset, LOCAL_HEADER.size, f"local header of {info.filename}")
+    sig, _ver, _flags, _method, _t, _d, _crc, _cs, _us, n_name, n_extra = LOCAL_HEADER.unpack(hdr)
+    if sig != ZIP_MAGIC:
+        raise MalformedFileError(f"member {info.filename} has no local header", path=where, rule="zip-structure")
+    start = info.header_offset + LOCAL_HEADER.size + n_name + n_extra
+    if info.compress_size > src.size - start:
+        raise MalformedFileError(
+            f"member {info.filename} claims {info.compress_size:,} bytes past the end of the file",
+            path=where,
+            rule="zip-structure",
+        )
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size > cap:
+            raise LimitExceededError(f"{info.filename} is {info.compress_size:,} bytes", path=where, rule="zip-limit")
+        return src.read_exact(start, info.compress_size, info.filename)
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        # Inflate in chunks with max_length so a zip bomb stops at the cap instead of filling memory.
+        inflater = zlib.decompressobj(-15)
+        out = bytearray()
+        pos, end = start, start + info.compress_size
+        try:
+            while pos < end or inflater.unconsumed_tail:
+                if inflater.unconsumed_tail:
+                    chunk = inflater.unconsumed_tail
+                else:
+                    chunk = src.read_at(pos, min(1 << 20, end - pos))
+                    pos += len(chunk)
+                    if not chunk:
+                        break
+                out += inflater.decompress(chunk, cap + 1 - len(out))
+                if len(out) > cap:
+                    raise LimitExceededError(
+                        f"{info.filename} inflates past {cap:,} bytes (zip bomb?)", path=where, rule="zip-limit"
+                    )
+                if inflater.eof:
+                    break
+        except zlib.error as exc:
+            raise MalformedFileError(
+                f"{info.filename} does not inflate: {exc}", path=where, rule="zip-structure"
+            ) from None
+        return bytes(out)
+    raise MalformedFileError(
+        f"member {info.filename} uses unsupported compression method {info.compress_type}",
+        path=where,
+        rule="zip-structure",
+    )
+
+
+def open_zip(src: LocalFile) -> list[zipfile.ZipInfo]:
+    """The central directory, or a `MalformedFileError` (rule `zip-structure`)."""
+    try:
+        with zipfile.ZipFile(SourceIO(src)) as zf:
+            return zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+        raise MalformedFileError(f"not a readable zip archive ({exc})", path=src.name, rule="zip-structure") from None
+
+
+class TorchZipLoader:
+    """Reads `torch.save` zip archives (.pth .pt .bin .ckpt) through the restricted pickle walk."""
+
+    name: str = "torch-zip"
+    extensions: tuple[str, ...] = (".pth", ".pt", ".bin", ".ckpt", ".pkl", ".tar")
+
+    def sniff(self, head: bytes, size: int) -> bool:
+        return head[:4] == ZIP_MAGIC
+
+    def read(self, src: LocalFile, rel: str) -> FileScan:
+        where = src.name
+        infos = open_zip(src)
+        if not infos:
+            raise MalformedFileError("zip archive is empty", path=where, rule="zip-structure")
+        folder = infos[0].filename.split("/", 1)[0] if "/" in infos[0].filename else ""
+        prefix = f"{folder}/".lower() if folder else ""
+        members = {i.filename.lower(): i for i in infos}
+        pkl_info = members.get(f"{prefix}data.pkl")
+        if pkl_info is None:
+            raise MalformedFileError(
+                f"zip archive has no {prefix}data.pkl: not a torch.save checkpoint", path=where, rule="zip-data-pkl"
+            )
+        data = read_member(src, pkl_info)
+        result = walk(data, where=f"{where}:{pkl_info.filename}")
+        refuse_unsafe(result, where)
+        specs = find_tensors(result.value, where)
+
+        records: list[TensorRecord] = []
+        storages: dict[str, int] = {}
+        for spec in specs:
+            st = spec.storage
+            dt = lookup(spec.dtype)
+            item_bits = dt.bits
+            storage_bytes = st.numel if st.untyped else st.numel * item_bits // 8
+            member = members.get(f"{prefix}data/{st.key}".lower())
+            if member is None:
+                raise MalformedFileError(
+                    f"tensor {spec.name!r} uses storage {st.key!r}, which is not in the archive",
+                    path=where,
+                    rule="zip-storage",
+                )
+            if member.file_size < storage_bytes:
+                raise MalformedFileError(
+                    f"storage {st.key!r} holds {member.file_size:,} bytes but its header claims {storage_bytes:,}",
+                    path=where,
+                    rule="zip-storage",
+                )
+            storages[st.key] = storage_bytes
+            numel = check_numel(spec.shape, where, spec.name)
+            nbytes = dt.nbytes(numel)
+            offset_bytes = spec.offset * item_bits // 8
+            if numel:
+                last = spec.offset + sum((d - 1) * s for d, s in zip(spec.shape, spec.stride, strict=True))
+                if (last + 1) * item_bits // 8 > storage_bytes:
+                    raise MalformedFileError(
+                        f"tensor {spec.name!r} reaches past the end of storage {st.key!r}",
+                        path=where,
+                        rule="storage-bounds",
+                    )
+            records.append(
+                TensorRecord(
+                    name=spec.name,
+                    shape=spec.shape,
+                    dtype=spec.dtype,
+                    numel=numel,
+                    nbytes=nbytes,
+                    storage=f"{rel}:{st.key}",
+                    offset=offset_bytes,
+                    file=rel,
+                    stride=spec.stride,
+                    kind="param",
+                )
+            )
+        return FileScan(
+            format="torch-zip",
+            records=records,
+            storage_bytes=sum(storages.values()),
+            extra={"archive_folder": folder, "pickle_bytes": len(data), "pickle_protocol": result.protocol},
+        )

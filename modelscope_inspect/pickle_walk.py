@@ -1,0 +1,578 @@
+"""A bounded, symbolic pickle decoder: reads a pickle opcode by opcode and never imports or calls anything.
+
+Why not `pickle.Unpickler` with a strict `find_class`? The real unpickler trusts declared lengths
+(`BINBYTES8`, `LONG4`), builds real containers of any size and runs `BUILD`/`__setstate__`
+(see shared/SECURITY-NOTES.md). This decoder keeps a symbolic stack and memo instead:
+
+- constants (int, float, str, bytes, bool, None) become Python values (large byte strings become `Blob`),
+- `GLOBAL`/`STACK_GLOBAL`/`INST`/`EXT*` become `Global` records (never resolved),
+- `REDUCE`/`NEWOBJ`/`NEWOBJ_EX`/`OBJ`/`INST` become `Call` records, `BUILD` attaches state to them,
+- persistent ids become `PersistentId`.
+
+Every declared length is checked against the bytes left before it is read, and the number of opcodes,
+memo entries, stack depth, container elements and integer digits are capped. `FRAME` boundaries are
+enforced. The same decoder serves `mi inspect` (which interprets the result) and `mi scan` (which
+reports every global and call it saw, with opcode offsets).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LimitExceededError, MalformedFileError
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource caps for one pickle stream."""
+
+    max_ops: int = 50_000_000
+    max_memo: int = 10_000_000
+    max_stack: int = 5_000_000
+    max_elements: int = 50_000_000
+    max_marks: int = 100_000
+    max_int_bytes: int = 1024
+    max_text_line: int = 1 << 20
+    keep_bytes: int = 1 << 20  # byte strings longer than this are kept as a Blob (length only)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(eq=False, slots=True)
+class Global:
+    """A reference to `module.name` that the pickle would import. Never resolved."""
+
+    module: str
+    name: str
+    offset: int
+    opcode: str
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """`func(*args)` that the pickle would run (REDUCE, NEWOBJ, OBJ, INST). Never run."""
+
+    func: Any
+    args: Any
+    offset: int
+    opcode: str
+    kwargs: Any = None
+    state: Any = None
+    list_items: list[Any] = field(default_factory=list)
+    dict_items: list[tuple[Any, Any]] = field(default_factory=list)
+
+
+@dataclass(eq=False, slots=True)
+class PersistentId:
+    """A persistent id (torch uses one per storage)."""
+
+    pid: Any
+    offset: int
+
+
+@dataclass(eq=False, slots=True)
+class Blob:
+    """A byte string too large to keep; only its length is recorded."""
+
+    length: int
+
+
+@dataclass(eq=False, slots=True)
+class Ext:
+    """An extension-registry code (EXT1/2/4): resolved by copyreg at load time, so it is a global too."""
+
+    code: int
+    offset: int
+
+
+@dataclass(eq=False, slots=True)
+class SetLike:
+    """A set or frozenset, kept as a list (its items may be unhashable symbols)."""
+
+    items: list[Any]
+    frozen: bool
+
+
+class _Mark:
+    __slots__ = ()
+
+
+MARK = _Mark()
+
+
+@dataclass(slots=True)
+class Event:
+    """A global import or a call seen while walking: what `mi scan` reports."""
+
+    offset: int
+    opcode: str
+    kind: str  # "global" or "call"
+    target: str
+
+
+@dataclass(slots=True)
+class WalkResult:
+    """The decoded value (symbolic) plus every global and call seen, in order."""
+
+    value: Any
+    events: list[Event]
+    end: int  # offset just past STOP
+    protocol: int
+    error: str | None = None  # set when decoding stopped early (fail closed: events so far are kept)
+
+
+def _target_name(obj: Any) -> str:
+    if isinstance(obj, Global):
+        return obj.qualname
+    if isinstance(obj, Ext):
+        return f"<extension code {obj.code}>"
+    if isinstance(obj, Call):
+        return f"<result of calling {_target_name(obj.func)}>"
+    return f"<{type(obj).__name__}>"
+
+
+class _Reader:
+    """Cursor over the pickle bytes that enforces lengths and FRAME boundaries."""
+
+    __slots__ = ("data", "end", "frame_end", "pos", "where")
+
+    def __init__(self, data: bytes | memoryview, start: int, where: str) -> None:
+        self.data = memoryview(data)
+        self.pos = start
+        self.end = len(data)
+        self.frame_end = -1
+        self.where = where
+
+    def take(self, n: int, what: str) -> memoryview:
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
+            raise MalformedFileError(
+                f"{what} at byte {pos} declares {n:,} bytes but only {self.end - pos:,} remain",
+                path=self.where,
+                rule="pickle-length",
+            )
+        if self.frame_end >= 0:
+            if pos + n > self.frame_end:
+                raise MalformedFileError(
+                    f"{what} at byte {pos} straddles the end of its FRAME",
+                    path=self.where,
+                    rule="pickle-frame",
+                )
+            if pos + n == self.frame_end:
+                self.frame_end = -1
+        self.pos = pos + n
+        return self.data[pos : pos + n]
+
+    def line(self, what: str, limit: int) -> bytes:
+        start = self.pos
+        stop = min(self.end, start + limit + 1)
+        idx = bytes(self.data[start:stop]).find(b"\n")
+        if idx < 0:
+            raise MalformedFileError(
+                f"{what} at byte {start} has no end of line within {limit:,} bytes",
+                path=self.where,
+                rule="pickle-text",
+            )
+        return bytes(self.take(idx + 1, what)[:-1])
+
+
+def _int_from_text(text: bytes, where: str, limit: int) -> int:
+    body = text.strip().rstrip(b"L")
+    if len(body) > limit:
+        raise LimitExceededError(f"integer with {len(body)} digits", path=where, rule="pickle-int")
+    try:
+        return int(body)
+    except ValueError:
+        raise MalformedFileError(f"bad integer literal {text[:40]!r}", path=where, rule="pickle-text") from None
+
+
+def _decode_string_literal(raw: bytes, where: str) -> bytes:
+    # STRING arguments are repr()s of str in Python 2: quoted, with backslash escapes.
+    if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
+        raise MalformedFileError("STRING argument is not quoted", path=where, rule="pickle-text")
+    try:
+        return raw[1:-1].decode("ascii").encode("latin-1").decode("unicode_escape").encode("latin-1")
+    except (UnicodeError, ValueError):
+        raise MalformedFileError("STRING argument has bad escapes", path=where, rule="pickle-text") from None
+
+
+def walk(
+    data: bytes | memoryview,
+    *,
+    start: int = 0,
+    where: str = "<pickle>",
+    limits: Limits = DEFAULT_LIMITS,
+    persistent: bool = True,
+) -> WalkResult:
+    """Decode one pickle starting at `start`; return its symbolic value and the globals/calls it uses.
+
+    Raises `MalformedFileError` when the stream is broken, unless events were already seen, in which case
+    the partial result is returned with `error` set (a parse error after a dangerous global must still
+    report that global).
+    """
+    r = _Reader(data, start, where)
+    stack: list[Any] = []
+    metastack: list[list[Any]] = []
+    memo: dict[int, Any] = {}
+    events: list[Event] = []
+    protocol = 0
+    ops = 0
+    elements = 0
+    lim = limits
+    unpack_i = struct.Struct("<i").unpack
+    unpack_I = struct.Struct("<I").unpack
+    unpack_H = struct.Struct("<H").unpack
+    unpack_Q = struct.Struct("<Q").unpack
+    unpack_d = struct.Struct(">d").unpack
+
+    def fail(msg: str, rule: str = "pickle-structure") -> MalformedFileError:
+        return MalformedFileError(f"{msg} (opcode at byte {op_pos})", path=where, rule=rule)
+
+    def pop() -> Any:
+        if not stack:
+            raise fail("pop from an empty stack")
+        return stack.pop()
+
+    def pop_mark() -> list[Any]:
+        nonlocal stack
+        if not metastack:
+            raise fail("no MARK on the stack")
+        items = stack
+        stack = metastack.pop()
+        return items
+
+    def push(v: Any) -> None:
+        if len(stack) >= lim.max_stack:
+            raise LimitExceededError("stack deeper than the limit", path=where, rule="pickle-limit")
+        stack.append(v)
+
+    def count(n: int) -> None:
+        nonlocal elements
+        elements += n
+        if elements > lim.max_elements:
+            raise LimitExceededError("more container elements than the limit", path=where, rule="pickle-limit")
+
+    def as_text(raw: memoryview | bytes, what: str) -> str:
+        try:
+            return bytes(raw).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise fail(f"{what} is not valid UTF-8", "pickle-text") from None
+
+    def bytes_value(raw: memoryview) -> Any:
+        return bytes(raw) if len(raw) <= lim.keep_bytes else Blob(len(raw))
+
+    def add_global(module: Any, name: Any, opcode: str) -> Global:
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise fail(f"{opcode} with non-string module or name")
+        g = Global(module, name, op_pos, opcode)
+        events.append(Event(op_pos, opcode, "global", g.qualname))
+        return g
+
+    def add_call(func: Any, args: Any, opcode: str, kwargs: Any = None) -> Call:
+        c = Call(func, args, op_pos, opcode, kwargs)
+        events.append(Event(op_pos, opcode, "call", _target_name(func)))
+        return c
+
+    def memo_put(idx: int) -> None:
+        if not stack:
+            raise fail("memo store from an empty stack")
+        if idx not in memo and len(memo) >= lim.max_memo:
+            raise LimitExceededError("more memo entries than the limit", path=where, rule="pickle-limit")
+        memo[idx] = stack[-1]
+
+    def memo_get(idx: int) -> None:
+        if idx not in memo:
+            raise fail(f"memo key {idx} was never stored", "pickle-memo")
+        push(memo[idx])
+
+    op_pos = start
+    try:
+        while True:
+            op_pos = r.pos
+            ops += 1
+            if ops > lim.max_ops:
+                raise LimitExceededError("more opcodes than the limit", path=where, rule="pickle-limit")
+            code = r.take(1, "opcode")[0]
+            if code == 0x71:  # BINPUT
+                memo_put(r.take(1, "BINPUT")[0])
+            elif code == 0x68:  # BINGET
+                memo_get(r.take(1, "BINGET")[0])
+            elif code == 0x58:  # BINUNICODE
+                n = unpack_I(r.take(4, "BINUNICODE"))[0]
+                push(as_text(r.take(n, "BINUNICODE"), "BINUNICODE"))
+            elif code == 0x8C:  # SHORT_BINUNICODE
+                n = r.take(1, "SHORT_BINUNICODE")[0]
+                push(as_text(r.take(n, "SHORT_BINUNICODE"), "SHORT_BINUNICODE"))
+            elif code == 0x94:  # MEMOIZE
+                memo_put(len(memo))
+            elif code == 0x4B:  # BININT1
+                push(r.take(1, "BININT1")[0])
+            elif code == 0x28:  # MARK
+                if len(metastack) >= lim.max_marks:
+                    raise LimitExceededError("MARKs nested deeper than the limit", path=where, rule="pickle-limit")
+                metastack.append(stack)
+                stack = []
+            elif code == 0x74:  # TUPLE
+                items = pop_mark()
+                push(tuple(items))
+            elif code == 0x29:  # EMPTY_TUPLE
+                push(())
+            elif code == 0x85:  # TUPLE1
+                push((pop(),))
+            elif code == 0x86:  # TUPLE2
+                b = pop()
+                a = pop()
+                push((a, b))
+            elif code == 0x87:  # TUPLE3
+                c = pop()
+                b = pop()
+                a = pop()
+                push((a, b, c))
+            elif code == 0x51:  # BINPERSID
+                if not persistent:
+                    raise fail("persistent id in a pickle that should have none")
+                push(PersistentId(pop(), op_pos))
+            elif code == 0x50:  # PERSID
+                pid = r.line("PERSID", lim.max_text_line)
+                push(PersistentId(pid.decode("ascii", "replace"), op_pos))
+            elif code == 0x52:  # REDUCE
+                args = pop()
+                func = pop()
+                push(add_call(func, args, "REDUCE"))
+            elif code == 0x4D:  # BININT2
+                push(unpack_H(r.take(2, "BININT2"))[0])
+            elif code == 0x4A:  # BININT
+                push(unpack_i(r.take(4, "BININT"))[0])
+            elif code == 0x89:  # NEWFALSE
+                push(False)
+            elif code == 0x88:  # NEWTRUE
+                push(True)
+            elif code == 0x4E:  # NONE
+                push(None)
+            elif code == 0x7D:  # EMPTY_DICT
+                push({})
+            elif code == 0x5D:  # EMPTY_LIST
+                push([])
+            elif code == 0x75:  # SETITEMS
+                items = pop_mark()
+                if len(items) % 2:
+                    raise fail("SETITEMS with an odd number of items")
+                count(len(items) // 2)
+                target = pop() if stack else None
+                pairs = list(zip(items[0::2], items[1::2], strict=True))
+                _set_items(target, pairs, fail)
+                push(target)
+            elif code == 0x73:  # SETITEM
+                v = pop()
+                k = pop()
+                count(1)
+                target = pop()
+                _set_items(target, [(k, v)], fail)
+                push(target)
+            elif code == 0x65:  # APPENDS
+                items = pop_mark()
+                count(len(items))
+                target = pop()
+                _append(target, items, fail)
+                push(target)
+            elif code == 0x61:  # APPEND
+                v = pop()
+                count(1)
+                target = pop()
+                _append(target, [v], fail)
+                push(target)
+            elif code == 0x62:  # BUILD
+                state = pop()
+                target = pop()
+                if isinstance(target, Call):
+                    target.state = state
+                    events.append(Event(op_pos, "BUILD", "call", f"{_target_name(target.func)}.__setstate__"))
+                else:
+                    # BUILD on a module, function or plain value: torch refuses it, we report it.
+                    events.append(Event(op_pos, "BUILD", "call", f"<BUILD on {_target_name(target)}>"))
+                    target = Call(Global("builtins", "setattr", op_pos, "BUILD"), (target, state), op_pos, "BUILD")
+                push(target)
+            elif code == 0x2E:  # STOP
+                value = pop()
+                return WalkResult(value, events, r.pos, protocol)
+            elif code == 0x80:  # PROTO
+                protocol = r.take(1, "PROTO")[0]
+                if protocol > 5:
+                    raise fail(f"unsupported pickle protocol {protocol}", "pickle-protocol")
+            elif code == 0x95:  # FRAME
+                n = unpack_Q(r.take(8, "FRAME"))[0]
+                if r.pos + n > r.end:
+                    raise fail(f"FRAME declares {n:,} bytes but only {r.end - r.pos:,} remain", "pickle-length")
+                r.frame_end = r.pos + n if n else -1
+            elif code == 0x93:  # STACK_GLOBAL
+                name = pop()
+                module = pop()
+                push(add_global(module, name, "STACK_GLOBAL"))
+            elif code == 0x63:  # GLOBAL
+                module_b = r.line("GLOBAL", lim.max_text_line)
+                name_b = r.line("GLOBAL", lim.max_text_line)
+                push(add_global(module_b.decode("utf-8", "replace"), name_b.decode("utf-8", "replace"), "GLOBAL"))
+            elif code == 0x69:  # INST: GLOBAL + OBJ in one
+                module_b = r.line("INST", lim.max_text_line)
+                name_b = r.line("INST", lim.max_text_line)
+                cls = add_global(module_b.decode("utf-8", "replace"), name_b.decode("utf-8", "replace"), "INST")
+                args = tuple(pop_mark())
+                push(add_call(cls, args, "INST"))
+            elif code == 0x6F:  # OBJ
+                items = pop_mark()
+                if not items:
+                    raise fail("OBJ without a class")
+                push(add_call(items[0], tuple(items[1:]), "OBJ"))
+            elif code == 0x81:  # NEWOBJ
+                args = pop()
+                cls = pop()
+                push(add_call(cls, args, "NEWOBJ"))
+            elif code == 0x92:  # NEWOBJ_EX
+                kwargs = pop()
+                args = pop()
+                cls = pop()
+                push(add_call(cls, args, "NEWOBJ_EX", kwargs))
+            elif code in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
+                if code == 0x82:
+                    ext = r.take(1, "EXT1")[0]
+                elif code == 0x83:
+                    ext = unpack_H(r.take(2, "EXT2"))[0]
+                else:
+                    ext = unpack_i(r.take(4, "EXT4"))[0]
+                e = Ext(ext, op_pos)
+                events.append(Event(op_pos, "EXT", "global", _target_name(e)))
+                push(e)
+            elif code == 0x72:  # LONG_BINPUT
+                memo_put(unpack_I(r.take(4, "LONG_BINPUT"))[0])
+            elif code == 0x6A:  # LONG_BINGET
+                memo_get(unpack_I(r.take(4, "LONG_BINGET"))[0])
+            elif code == 0x70:  # PUT
+                memo_put(_int_from_text(r.line("PUT", 64), where, 32))
+            elif code == 0x67:  # GET
+                memo_get(_int_from_text(r.line("GET", 64), where, 32))
+            elif code == 0x30:  # POP
+                if stack:
+                    stack.pop()
+                else:
+                    pop_mark()
+            elif code == 0x31:  # POP_MARK
+                pop_mark()
+            elif code == 0x32:  # DUP
+                if not stack:
+                    raise fail("DUP on an empty stack")
+                push(stack[-1])
+            elif code == 0x8A:  # LONG1
+                n = r.take(1, "LONG1")[0]
+                push(int.from_bytes(r.take(n, "LONG1"), "little", signed=True))
+            elif code == 0x8B:  # LONG4
+                n = unpack_i(r.take(4, "LONG4"))[0]
+                if n < 0 or n > lim.max_int_bytes:
+                    raise LimitExceededError(f"LONG4 of {n:,} bytes", path=where, rule="pickle-int")
+                push(int.from_bytes(r.take(n, "LONG4"), "little", signed=True))
+            elif code == 0x49:  # INT
+                text = r.line("INT", 4096)
+                if text == b"00":
+                    push(False)
+                elif text == b"01":
+                    push(True)
+                else:
+                    push(_int_from_text(text, where, lim.max_int_bytes))
+            elif code == 0x4C:  # LONG
+                push(_int_from_text(r.line("LONG", 1 << 16), where, lim.max_int_bytes))
+            elif code == 0x46:  # FLOAT
+                text = r.line("FLOAT", 256)
+                try:
+                    push(float(text))
+                except ValueError:
+                    raise fail("bad FLOAT literal", "pickle-text") from None
+            elif code == 0x47:  # BINFLOAT
+                push(unpack_d(r.take(8, "BINFLOAT"))[0])
+            elif code == 0x42:  # BINBYTES
+                n = unpack_I(r.take(4, "BINBYTES"))[0]
+                push(bytes_value(r.take(n, "BINBYTES")))
+            elif code == 0x43:  # SHORT_BINBYTES
+                n = r.take(1, "SHORT_BINBYTES")[0]
+                push(bytes(r.take(n, "SHORT_BINBYTES")))
+            elif code == 0x8E:  # BINBYTES8
+                n = unpack_Q(r.take(8, "BINBYTES8"))[0]
+                push(bytes_value(r.take(n, "BINBYTES8")))
+            elif code == 0x96:  # BYTEARRAY8
+                n = unpack_Q(r.take(8, "BYTEARRAY8"))[0]
+                push(bytes_value(r.take(n, "BYTEARRAY8")))
+            elif code == 0x8D:  # BINUNICODE8
+                n = unpack_Q(r.take(8, "BINUNICODE8"))[0]
+                push(as_text(r.take(n, "BINUNICODE8"), "BINUNICODE8"))
+            elif code == 0x54:  # BINSTRING
+                n = unpack_i(r.take(4, "BINSTRING"))[0]
+                push(bytes_value(r.take(n, "BINSTRING")))
+            elif code == 0x55:  # SHORT_BINSTRING
+                n = r.take(1, "SHORT_BINSTRING")[0]
+                push(bytes(r.take(n, "SHORT_BINSTRING")))
+            elif code == 0x53:  # STRING
+                push(_decode_string_literal(r.line("STRING", lim.max_text_line), where))
+            elif code == 0x56:  # UNICODE
+                raw = r.line("UNICODE", lim.max_text_line)
+                push(raw.decode("raw_unicode_escape", "replace"))
+            elif code == 0x64:  # DICT
+                items = pop_mark()
+                if len(items) % 2:
+                    raise fail("DICT with an odd number of items")
+                count(len(items) // 2)
+                d: dict[Any, Any] = {}
+                _set_items(d, list(zip(items[0::2], items[1::2], strict=True)), fail)
+                push(d)
+            elif code == 0x6C:  # LIST
+                items = pop_mark()
+                count(len(items))
+                push(list(items))
+            elif code == 0x8F:  # EMPTY_SET
+                push(SetLike([], frozen=False))
+            elif code == 0x90:  # ADDITEMS
+                items = pop_mark()
+                count(len(items))
+                target = pop()
+                if not isinstance(target, SetLike):
+                    raise fail("ADDITEMS on something that is not a set")
+                target.items.extend(items)
+                push(target)
+            elif code == 0x91:  # FROZENSET
+                items = pop_mark()
+                count(len(items))
+                push(SetLike(list(items), frozen=True))
+            elif code in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
+                raise fail("out-of-band buffers are not supported in model files", "pickle-protocol")
+            else:
+                raise fail(f"unknown opcode 0x{code:02x}", "pickle-opcode")
+    except MalformedFileError as exc:
+        if events:
+            return WalkResult(None, events, r.pos, protocol, error=str(exc))
+        raise
+
+
+def _set_items(target: Any, pairs: list[tuple[Any, Any]], fail: Any) -> None:
+    if isinstance(target, dict):
+        for k, v in pairs:
+            try:
+                target[k] = v
+            except TypeError:
+                raise fail("dictionary key is not hashable") from None
+    elif isinstance(target, Call):
+        target.dict_items.extend(pairs)
+    else:
+        raise fail(f"SETITEM(S) on {type(target).__name__}")
+
+
+def _append(target: Any, items: list[Any], fail: Any) -> None:
+    if isinstance(target, list):
+        target.extend(items)
+    elif isinstance(target, Call):
+        target.list_items.extend(items)
+    else:
+        raise fail(f"APPEND(S) on {type(target).__name__}")

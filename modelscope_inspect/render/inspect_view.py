@@ -1,0 +1,175 @@
+"""`mi inspect` output: the JSON document (schema in README) and the rich view."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from rich.console import Group as RichGroup
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..analysis.tree import Group, module_tree, top_groups
+from ..inventory import SCHEMA_VERSION, TensorInventory, TensorRecord
+from .units import human_bytes, human_count, share_bar
+
+SORT_KEYS = ("file", "name", "params", "bytes")
+
+
+def select_tensors(inv: TensorInventory, *, pattern: str | None, sort: str) -> list[TensorRecord]:
+    """Tensors matching the glob `pattern`, in file order or sorted by name / params / bytes (largest first)."""
+    rows = [t for t in inv.tensors if pattern is None or fnmatch.fnmatchcase(t.name, pattern)]
+    if sort == "name":
+        rows.sort(key=lambda t: t.name)
+    elif sort == "params":
+        rows.sort(key=lambda t: (-t.numel, t.name))
+    elif sort == "bytes":
+        rows.sort(key=lambda t: (-t.nbytes, t.name))
+    return rows
+
+
+def _group_dict(g: Group) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": g.name, "params": g.params, "bytes": g.nbytes, "share": round(g.share, 6)}
+    if g.repeat > 1:
+        d["repeat"] = g.repeat
+    if g.children:
+        d["children"] = [_group_dict(c) for c in g.children]
+    return d
+
+
+def inspect_document(
+    inv: TensorInventory, *, depth: int = 3, pattern: str | None = None, sort: str = "file"
+) -> dict[str, Any]:
+    """The `mi inspect --json` document (schema_version 1, documented in README)."""
+    tensors = select_tensors(inv, pattern=pattern, sort=sort)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "inspect",
+        "format": inv.format,
+        "path": inv.path,
+        "files": [{"path": f.path, "bytes": f.nbytes} for f in inv.files],
+        "file_bytes": inv.file_bytes,
+        "total_params": inv.total_params,
+        "total_bytes": inv.total_bytes,
+        "total_elements": inv.total_elements,
+        "storage_bytes": inv.storage_bytes,
+        "by_dtype": {k: {"params": v.params, "bytes": v.nbytes} for k, v in inv.by_dtype.items()},
+        "groups": [
+            {"name": g.name, "params": g.params, "bytes": g.nbytes, "share": round(g.share, 6)} for g in top_groups(inv)
+        ],
+        "tree": _group_dict(module_tree(inv, max_depth=depth)),
+        "tensors": [
+            {
+                "name": t.name,
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "numel": t.numel,
+                "nbytes": t.nbytes,
+                "shared_with": t.shared_with,
+                "file": t.file,
+                "section": t.section,
+            }
+            for t in tensors
+        ],
+        "metadata": dict(inv.metadata),
+        "details": dict(inv.extra.get("details", {})),
+        "warnings": list(inv.warnings),
+    }
+
+
+def _header(inv: TensorInventory) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    n_files = len(inv.files)
+    t.add_row("path", inv.path)
+    t.add_row("format", inv.format)
+    t.add_row(
+        "files",
+        f"{n_files} file{'s' if n_files != 1 else ''}, {human_bytes(inv.file_bytes)} ({inv.file_bytes:,} bytes)",
+    )
+    t.add_row("parameters", f"{inv.total_params:,} ({human_count(inv.total_params)})")
+    t.add_row("tensor bytes", f"{human_bytes(inv.total_bytes)} ({inv.total_bytes:,} bytes)")
+    if inv.total_elements != inv.total_params:
+        t.add_row("all elements", f"{inv.total_elements:,} (every section of the file)")
+    # Format-specific facts a reader chose to show (ONNX opset, GGUF architecture, …).
+    for key, value in dict(inv.extra.get("details", {})).items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} ×{v}" if isinstance(v, int) else f"{k}={v}" for k, v in value.items())
+        t.add_row(str(key), str(value))
+    return t
+
+
+def _dtype_table(inv: TensorInventory) -> Table:
+    t = Table(title="by dtype", title_justify="left", box=None, pad_edge=False)
+    t.add_column("dtype")
+    t.add_column("params", justify="right")
+    t.add_column("bytes", justify="right")
+    t.add_column("share", justify="right")
+    total = inv.total_params or 1
+    for name, v in inv.by_dtype.items():
+        t.add_row(name, f"{v.params:,}", human_bytes(v.nbytes), f"{100 * v.params / total:.1f}%")
+    return t
+
+
+def _tree(inv: TensorInventory, depth: int) -> Table:
+    root = module_tree(inv, max_depth=depth)
+    t = Table(title=f"module tree (depth {depth})", title_justify="left", box=None, pad_edge=False)
+    t.add_column("module")
+    t.add_column("params", justify="right")
+    t.add_column("bytes", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("", no_wrap=True)
+    stack: list[tuple[str, str, Group]] = []
+    kids = root.children
+    for i, c in enumerate(reversed(kids)):
+        stack.append(("", "└─ " if i == 0 else "├─ ", c))
+    while stack:
+        indent, branch, g = stack.pop()
+        label = Text(indent + branch)
+        label.append(g.label, style="bold" if g.repeat > 1 else "")
+        if g.tensor is not None:
+            shape = "×".join(str(d) for d in g.tensor.shape) or "scalar"
+            label.append(f" [{shape}] {g.tensor.dtype}", style="dim")
+            if g.tensor.shared_with:
+                label.append(" (shared)", style="yellow")
+        t.add_row(label, human_count(g.params), human_bytes(g.nbytes), f"{100 * g.share:.1f}%", share_bar(g.share, 16))
+        child_indent = indent + ("   " if branch.startswith("└") else "│  ")
+        for i, c in enumerate(reversed(g.children)):
+            stack.append((child_indent, "└─ " if i == 0 else "├─ ", c))
+    return t
+
+
+def _tensor_table(rows: list[TensorRecord]) -> Table:
+    t = Table(title="tensors", title_justify="left", box=None, pad_edge=False)
+    for col, just in (
+        ("name", "left"),
+        ("shape", "left"),
+        ("dtype", "left"),
+        ("params", "right"),
+        ("bytes", "right"),
+        ("note", "left"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        note = f"shares {r.shared_with}" if r.shared_with else ""
+        t.add_row(r.name, str(list(r.shape)), r.dtype, f"{r.numel:,}", human_bytes(r.nbytes), note)
+    return t
+
+
+def inspect_view(
+    inv: TensorInventory, *, depth: int = 3, show_tensors: bool = False, pattern: str | None = None, sort: str = "file"
+) -> list[RenderableType]:
+    """The renderables `mi inspect` prints, top to bottom."""
+    parts: list[RenderableType] = [_header(inv), Text(""), _dtype_table(inv), Text(""), _tree(inv, depth)]
+    shared = inv.shared
+    if shared:
+        lines = [f"  {t.name} → {t.shared_with}" for t in shared[:10]]
+        more = f"\n  … and {len(shared) - 10} more" if len(shared) > 10 else ""
+        parts += [Text(""), Text(f"shared storage (counted once): {len(shared)} tensor(s)\n" + "\n".join(lines) + more)]
+    if show_tensors or pattern:
+        parts += [Text(""), _tensor_table(select_tensors(inv, pattern=pattern, sort=sort))]
+    if inv.warnings:
+        parts += [Text(""), Text("warnings:\n" + "\n".join(f"  {w}" for w in inv.warnings), style="yellow")]
+    return [RichGroup(*parts)]

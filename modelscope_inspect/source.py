@@ -1,0 +1,134 @@
+"""Byte sources: what readers read from. Readers never open paths themselves.
+
+A `ByteSource` has a name (for messages), a size fixed when it was opened, and `read_at(offset, n)`.
+`LocalFile` accepts only regular files (a FIFO or /dev/zero behind a model name would block or never end)
+and reads with `os.pread`, so no shared file position is involved. `SourceIO` adapts a source to the
+seekable file object that `zipfile` wants.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+from typing import Protocol
+
+from .errors import MalformedFileError, NotFoundError, UnsupportedFormatError
+
+
+class ByteSource(Protocol):
+    """Random-access bytes of known size."""
+
+    name: str
+    size: int
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Up to `n` bytes from `offset` (fewer only at the end of the source)."""
+        ...
+
+    def close(self) -> None:
+        """Release the underlying handle."""
+        ...
+
+
+class LocalFile:
+    """A regular file on disk, opened read-only. Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str], display: str | None = None) -> None:
+        self.name = display or str(path)
+        p = Path(path)
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise NotFoundError("no such file or directory", path=self.name) from None
+        except PermissionError:
+            raise NotFoundError("permission denied", path=self.name) from None
+        except OSError as exc:
+            raise NotFoundError(f"cannot stat: {exc.strerror or exc}", path=self.name) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsupportedFormatError("not a regular file (device, FIFO or socket)", path=self.name)
+        try:
+            self._fd = os.open(p, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except PermissionError:
+            raise NotFoundError("permission denied", path=self.name) from None
+        except OSError as exc:
+            raise NotFoundError(f"cannot open: {exc.strerror or exc}", path=self.name) from None
+        self.size = st.st_size
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if n <= 0 or offset >= self.size:
+            return b""
+        n = min(n, self.size - offset)
+        chunks = []
+        while n > 0:
+            chunk = os.pread(self._fd, min(n, 1 << 26), offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def read_exact(self, offset: int, n: int, what: str) -> bytes:
+        """Exactly `n` bytes or a `MalformedFileError` naming `what` (rule `truncated`)."""
+        data = self.read_at(offset, n)
+        if len(data) != n:
+            raise MalformedFileError(
+                f"{what}: needs {n:,} bytes at offset {offset:,} but the file ends at {self.size:,}",
+                path=self.name,
+                rule="truncated",
+            )
+        return data
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> LocalFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SourceIO(io.RawIOBase):
+    """Read-only, seekable file object over a byte source (for `zipfile`)."""
+
+    def __init__(self, source: LocalFile) -> None:
+        super().__init__()
+        self._src = source
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._pos = offset
+        elif whence == io.SEEK_CUR:
+            self._pos += offset
+        else:
+            self._pos = self._src.size + offset
+        if self._pos < 0:
+            raise OSError("negative seek position")
+        return self._pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            n = self._src.size - self._pos
+        data = self._src.read_at(self._pos, n)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
