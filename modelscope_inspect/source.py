@@ -27,6 +27,10 @@ class ByteSource(Protocol):
         """Up to `n` bytes from `offset` (fewer only at the end of the source)."""
         ...
 
+    def read_exact(self, offset: int, n: int, what: str) -> bytes:
+        """Exactly `n` bytes or a `MalformedFileError` naming `what` (rule `truncated`)."""
+        ...
+
     def close(self) -> None:
         """Release the underlying handle."""
         ...
@@ -96,7 +100,7 @@ class LocalFile:
 class SourceIO(io.RawIOBase):
     """Read-only, seekable file object over a byte source (for `zipfile`)."""
 
-    def __init__(self, source: LocalFile) -> None:
+    def __init__(self, source: ByteSource) -> None:
         super().__init__()
         self._src = source
         self._pos = 0

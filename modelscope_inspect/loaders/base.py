@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..inventory import TensorRecord
-from ..source import LocalFile
+from ..source import ByteSource
 
 HEAD_BYTES = 64
 
@@ -37,7 +37,7 @@ class Loader(Protocol):
         """True when the first bytes (up to `HEAD_BYTES`) belong to this format."""
         ...
 
-    def read(self, src: LocalFile, rel: str) -> FileScan:
+    def read(self, src: ByteSource, rel: str) -> FileScan:
         """Read the file's tensor metadata; `rel` is the name records use for their `file`."""
         ...
 

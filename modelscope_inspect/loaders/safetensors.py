@@ -17,7 +17,7 @@ from typing import Any
 from ..dtypes import lookup
 from ..errors import MalformedFileError
 from ..inventory import TensorRecord
-from ..source import LocalFile
+from ..source import ByteSource
 from .base import FileScan
 
 MAX_HEADER = 100_000_000  # the reference implementation's limit
@@ -49,7 +49,7 @@ class SafetensorsLoader:
         (n,) = struct.unpack("<Q", head[:8])
         return 2 <= n <= size - 8 and head[8:9] == b"{"
 
-    def read(self, src: LocalFile, rel: str) -> FileScan:
+    def read(self, src: ByteSource, rel: str) -> FileScan:
         where = src.name
 
         def bad(msg: str, rule: str) -> MalformedFileError:

@@ -16,7 +16,7 @@ from ..dtypes import lookup
 from ..errors import LimitExceededError, MalformedFileError
 from ..inventory import TensorRecord
 from ..pickle_walk import walk
-from ..source import LocalFile, SourceIO
+from ..source import ByteSource, SourceIO
 from .base import FileScan
 from .torch_pickle import check_numel, find_tensors, refuse_unsafe
 
@@ -25,7 +25,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, csize, usize, n, m
 
 
-def read_member(src: LocalFile, info: zipfile.ZipInfo, cap: int = MAX_PICKLE) -> bytes:
+def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int = MAX_PICKLE) -> bytes:
     """The bytes of one zip member, read from its local header; refuses members inflating past `cap`."""
     where = src.name
     hdr = src.read_exact(info.header_offset, LOCAL_HEADER.size, f"local header of {info.filename}")
@@ -76,7 +76,7 @@ def read_member(src: LocalFile, info: zipfile.ZipInfo, cap: int = MAX_PICKLE) ->
     )
 
 
-def open_zip(src: LocalFile) -> list[zipfile.ZipInfo]:
+def open_zip(src: ByteSource) -> list[zipfile.ZipInfo]:
     """The central directory, or a `MalformedFileError` (rule `zip-structure`)."""
     try:
         with zipfile.ZipFile(SourceIO(src)) as zf:
@@ -94,7 +94,7 @@ class TorchZipLoader:
     def sniff(self, head: bytes, size: int) -> bool:
         return head[:4] == ZIP_MAGIC
 
-    def read(self, src: LocalFile, rel: str) -> FileScan:
+    def read(self, src: ByteSource, rel: str) -> FileScan:
         where = src.name
         infos = open_zip(src)
         if not infos:
