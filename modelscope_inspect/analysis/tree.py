@@ -91,18 +91,17 @@ def _build(name: str, label: str, nodes: list[_Node], total: int, depth: int, ma
         if all(_signature(first.children[k]) == sig for k in keys[1:]):
             # A container holding only identical numbered blocks ("layers" → "layers.0-5 ×6"): one row,
             # at this same depth, whose children add up each relative path over all blocks.
-            blocks = [n.children[k] for n in nodes for k in keys if k in n.children]
-            run = f"{keys[0]}-{keys[-1]}"
-            g = _build(f"{name}.{run}", f"{label}.{run} ×{len(keys)}", blocks, total, depth, max_depth)
+            all_blocks = [n.children[k] for n in nodes for k in keys if k in n.children]
+            span = f"{keys[0]}-{keys[-1]}"
+            g = _build(f"{name}.{span}", f"{label}.{span} ×{len(keys)}", all_blocks, total, depth, max_depth)
             return Group(g.name, g.label, g.params, g.nbytes, g.share, len(keys), g.n_tensors, g.children, None)
     children: list[Group] = []
     if depth < max_depth and first.children:
-        keys = list(first.children)
         i = 0
         while i < len(keys):
             key = keys[i]
-            blocks = [[n.children[key] for n in nodes if key in n.children]]
-            run = [key]
+            blocks: list[list[_Node]] = [[n.children[key] for n in nodes if key in n.children]]
+            run: list[str] = [key]
             if _is_index(key):
                 sig = _signature(first.children[key])
                 j = i + 1
