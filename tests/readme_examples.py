@@ -27,10 +27,7 @@ class Example:
 
 def examples(text: str | None = None) -> list[Example]:
     text = README.read_text(encoding="utf-8") if text is None else text
-    return [
-        Example(m["name"], shlex.split(m["args"]), m["out"], m.span("out"))
-        for m in _BLOCK.finditer(text)
-    ]
+    return [Example(m["name"], shlex.split(m["args"]), m["out"], m.span("out")) for m in _BLOCK.finditer(text)]
 
 
 def run(args: list[str]) -> tuple[int, str]:

@@ -25,8 +25,9 @@ ZIP_MAGIC = b"PK\x03\x04"
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, csize, usize, n, m
 
 
-def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int = MAX_PICKLE) -> bytes:
+def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) -> bytes:
     """The bytes of one zip member, read from its local header; refuses members inflating past `cap`."""
+    cap = MAX_PICKLE if cap is None else cap
     where = src.name
     hdr = src.read_exact(info.header_offset, LOCAL_HEADER.size, f"local header of {info.filename}")
     sig, _ver, _flags, _method, _t, _d, _crc, _cs, _us, n_name, n_extra = LOCAL_HEADER.unpack(hdr)
