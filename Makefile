@@ -29,7 +29,7 @@ system-deps:
 	  else echo "note: graphviz (dot) missing and not root; PNG/SVG tests will be skipped"; fi; }
 
 demo: $(VENV)/.installed
-	$(BIN)/mi inspect examples/tiny-decoder
+	$(BIN)/mi inspect examples/tiny-gpt2
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -18,86 +18,119 @@ reports every global and call it saw, with opcode offsets).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LimitExceededError, MalformedFileError
 
 
-@dataclass(frozen=True, slots=True)
 class Limits:
-    """Resource caps for one pickle stream."""
+    """Resource caps for one pickle stream (defaults suit any real checkpoint)."""
 
-    max_ops: int = 50_000_000
-    max_memo: int = 10_000_000
-    max_stack: int = 5_000_000
-    max_elements: int = 50_000_000
-    max_marks: int = 100_000
-    max_int_bytes: int = 1024
-    max_text_line: int = 1 << 20
-    keep_bytes: int = 1 << 20  # byte strings longer than this are kept as a Blob (length only)
+    __slots__ = ("keep_bytes", "max_elements", "max_int_bytes", "max_marks", "max_memo", "max_ops", "max_stack",
+                 "max_text_line")  # fmt: skip
+
+    def __init__(
+        self,
+        max_ops: int = 50_000_000,
+        max_memo: int = 10_000_000,
+        max_stack: int = 5_000_000,
+        max_elements: int = 50_000_000,
+        max_marks: int = 100_000,
+        max_int_bytes: int = 1024,
+        max_text_line: int = 1 << 20,
+        keep_bytes: int = 1 << 20,  # byte strings longer than this are kept as a Blob (length only)
+    ) -> None:
+        self.max_ops = max_ops
+        self.max_memo = max_memo
+        self.max_stack = max_stack
+        self.max_elements = max_elements
+        self.max_marks = max_marks
+        self.max_int_bytes = max_int_bytes
+        self.max_text_line = max_text_line
+        self.keep_bytes = keep_bytes
 
 
 DEFAULT_LIMITS = Limits()
 
+# The symbolic values below are plain slotted classes rather than dataclasses: this module is on the start-up
+# path of every `mi inspect x.pth`, and each dataclass costs about a millisecond to create at import.
 
-@dataclass(eq=False, slots=True)
+
 class Global:
     """A reference to `module.name` that the pickle would import. Never resolved."""
 
-    module: str
-    name: str
-    offset: int
-    opcode: str
+    __slots__ = ("module", "name", "offset", "opcode")
+
+    def __init__(self, module: str, name: str, offset: int, opcode: str) -> None:
+        self.module = module
+        self.name = name
+        self.offset = offset
+        self.opcode = opcode
 
     @property
     def qualname(self) -> str:
         return f"{self.module}.{self.name}"
 
+    def __repr__(self) -> str:
+        return f"Global({self.qualname!r} at {self.offset})"
 
-@dataclass(eq=False, slots=True)
+
 class Call:
     """`func(*args)` that the pickle would run (REDUCE, NEWOBJ, OBJ, INST). Never run."""
 
-    func: Any
-    args: Any
-    offset: int
-    opcode: str
-    kwargs: Any = None
-    state: Any = None
-    list_items: list[Any] = field(default_factory=list)
-    dict_items: list[tuple[Any, Any]] = field(default_factory=list)
+    __slots__ = ("args", "dict_items", "func", "kwargs", "list_items", "offset", "opcode", "state")
+
+    def __init__(self, func: Any, args: Any, offset: int, opcode: str, kwargs: Any = None) -> None:
+        self.func = func
+        self.args = args
+        self.offset = offset
+        self.opcode = opcode
+        self.kwargs = kwargs
+        self.state: Any = None
+        self.list_items: list[Any] = []
+        self.dict_items: list[tuple[Any, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"Call({_target_name(self.func)}, {self.opcode} at {self.offset})"
 
 
-@dataclass(eq=False, slots=True)
 class PersistentId:
     """A persistent id (torch uses one per storage)."""
 
-    pid: Any
-    offset: int
+    __slots__ = ("offset", "pid")
+
+    def __init__(self, pid: Any, offset: int) -> None:
+        self.pid = pid
+        self.offset = offset
 
 
-@dataclass(eq=False, slots=True)
 class Blob:
     """A byte string too large to keep; only its length is recorded."""
 
-    length: int
+    __slots__ = ("length",)
+
+    def __init__(self, length: int) -> None:
+        self.length = length
 
 
-@dataclass(eq=False, slots=True)
 class Ext:
     """An extension-registry code (EXT1/2/4): resolved by copyreg at load time, so it is a global too."""
 
-    code: int
-    offset: int
+    __slots__ = ("code", "offset")
+
+    def __init__(self, code: int, offset: int) -> None:
+        self.code = code
+        self.offset = offset
 
 
-@dataclass(eq=False, slots=True)
 class SetLike:
     """A set or frozenset, kept as a list (its items may be unhashable symbols)."""
 
-    items: list[Any]
-    frozen: bool
+    __slots__ = ("frozen", "items")
+
+    def __init__(self, items: list[Any], frozen: bool) -> None:
+        self.items = items
+        self.frozen = frozen
 
 
 class _Mark:
@@ -107,35 +140,51 @@ class _Mark:
 MARK = _Mark()
 
 
-@dataclass(slots=True)
 class Event:
     """A global import or a call seen while walking: what `mi scan` reports."""
 
-    offset: int
-    opcode: str
-    kind: str  # "global" or "call"
-    target: str
+    __slots__ = ("kind", "offset", "opcode", "target")
+
+    def __init__(self, offset: int, opcode: str, kind: str, target: str) -> None:
+        self.offset = offset
+        self.opcode = opcode
+        self.kind = kind  # "global" or "call"
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"Event({self.kind} {self.target} via {self.opcode} at {self.offset})"
 
 
-@dataclass(slots=True)
 class WalkResult:
     """The decoded value (symbolic) plus every global and call seen, in order."""
 
-    value: Any
-    events: list[Event]
-    end: int  # offset just past STOP
-    protocol: int
-    error: str | None = None  # set when decoding stopped early (fail closed: events so far are kept)
+    __slots__ = ("end", "error", "events", "protocol", "value")
+
+    def __init__(self, value: Any, events: list[Event], end: int, protocol: int, error: str | None = None) -> None:
+        self.value = value
+        self.events = events
+        self.end = end  # offset just past STOP
+        self.protocol = protocol
+        self.error = error  # set when decoding stopped early (fail closed: events so far are kept)
 
 
 def _target_name(obj: Any) -> str:
+    # Iterative: a chain of REDUCEs on call results (f()()()…) must not recurse once per link.
+    depth = 0
+    while isinstance(obj, Call):
+        obj = obj.func
+        depth += 1
     if isinstance(obj, Global):
-        return obj.qualname
-    if isinstance(obj, Ext):
-        return f"<extension code {obj.code}>"
-    if isinstance(obj, Call):
-        return f"<result of calling {_target_name(obj.func)}>"
-    return f"<{type(obj).__name__}>"
+        name = obj.qualname
+    elif isinstance(obj, Ext):
+        name = f"<extension code {obj.code}>"
+    else:
+        name = f"<{type(obj).__name__}>"
+    if depth == 0:
+        return name
+    if depth == 1:
+        return f"<result of calling {name}>"
+    return f"<result of calling {name} ({depth} calls deep)>"
 
 
 class _Reader:
@@ -556,9 +605,33 @@ def walk(
         raise
 
 
+MAX_KEY_DEPTH = 64
+MAX_KEY_NODES = 10_000
+
+
+def _check_key(key: Any, fail: Any) -> None:
+    """Refuse tuple keys that are deep or huge before hashing them.
+
+    CPython hashes nested tuples recursively in C: a key a million tuples deep crashes the interpreter
+    (segfault, not RecursionError), and a key built from shared sub-tuples costs 2**depth to hash.
+    """
+    if type(key) is not tuple:
+        return
+    todo: list[tuple[Any, int]] = [(key, 0)]
+    nodes = 0
+    while todo:
+        obj, depth = todo.pop()
+        nodes += 1
+        if depth > MAX_KEY_DEPTH or nodes > MAX_KEY_NODES:
+            raise fail("dictionary key is a tuple nested too deeply or too large to hash", "pickle-limit")
+        if type(obj) is tuple:
+            todo.extend((item, depth + 1) for item in obj)
+
+
 def _set_items(target: Any, pairs: list[tuple[Any, Any]], fail: Any) -> None:
     if isinstance(target, dict):
         for k, v in pairs:
+            _check_key(k, fail)
             try:
                 target[k] = v
             except TypeError:

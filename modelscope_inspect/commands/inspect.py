@@ -35,12 +35,15 @@ def inspect_cmd(
     Example: mi inspect model.safetensors --depth 2
     """
     from ..loaders.folder import load
-    from ..render.inspect_view import inspect_document, inspect_view
     from ..render.output import Output
 
     inv = load(path)
     out = Output()
     if json:
+        from ..render.inspect_doc import inspect_document
+
         out.json(inspect_document(inv, depth=depth, pattern=filter, sort=sort.value))
     else:
+        from ..render.inspect_view import inspect_view
+
         out.show(*inspect_view(inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value))

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, RenderableType
-from rich.markup import escape
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 
 class Output:
-    """Where a command's results go: rich renderables or a JSON document on stdout, errors on stderr."""
+    """Where a command's results go: rich renderables or a JSON document on stdout, errors on stderr.
 
-    def __init__(self) -> None:
-        self.console = Console(highlight=False, soft_wrap=False)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+    rich is imported only when something is rendered with it, so `--json` runs never pay for it.
+    """
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=False)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False, soft_wrap=True)
 
     def show(self, *items: RenderableType) -> None:
         for item in items:
@@ -26,6 +38,8 @@ class Output:
         sys.stdout.flush()
 
     def error(self, message: str) -> None:
+        from rich.markup import escape
+
         self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
     def note(self, message: str) -> None:

@@ -1,0 +1,70 @@
+"""`mi inspect --json`: the document (schema_version 1, documented in README). No rich import on this path."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from ..analysis.tree import Group, module_tree, top_groups
+from ..inventory import SCHEMA_VERSION, TensorInventory, TensorRecord
+
+
+def select_tensors(inv: TensorInventory, *, pattern: str | None, sort: str) -> list[TensorRecord]:
+    """Tensors matching the glob `pattern`, in file order or sorted by name / params / bytes (largest first)."""
+    rows = [t for t in inv.tensors if pattern is None or fnmatch.fnmatchcase(t.name, pattern)]
+    if sort == "name":
+        rows.sort(key=lambda t: t.name)
+    elif sort == "params":
+        rows.sort(key=lambda t: (-t.numel, t.name))
+    elif sort == "bytes":
+        rows.sort(key=lambda t: (-t.nbytes, t.name))
+    return rows
+
+
+def _group_dict(g: Group) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": g.name, "params": g.params, "bytes": g.nbytes, "share": round(g.share, 6)}
+    if g.repeat > 1:
+        d["repeat"] = g.repeat
+    if g.children:
+        d["children"] = [_group_dict(c) for c in g.children]
+    return d
+
+
+def inspect_document(
+    inv: TensorInventory, *, depth: int = 3, pattern: str | None = None, sort: str = "file"
+) -> dict[str, Any]:
+    """The `mi inspect --json` document (schema_version 1, documented in README)."""
+    tensors = select_tensors(inv, pattern=pattern, sort=sort)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "inspect",
+        "format": inv.format,
+        "path": inv.path,
+        "files": [{"path": f.path, "bytes": f.nbytes} for f in inv.files],
+        "file_bytes": inv.file_bytes,
+        "total_params": inv.total_params,
+        "total_bytes": inv.total_bytes,
+        "total_elements": inv.total_elements,
+        "storage_bytes": inv.storage_bytes,
+        "by_dtype": {k: {"params": v.params, "bytes": v.nbytes} for k, v in inv.by_dtype.items()},
+        "groups": [
+            {"name": g.name, "params": g.params, "bytes": g.nbytes, "share": round(g.share, 6)} for g in top_groups(inv)
+        ],
+        "tree": _group_dict(module_tree(inv, max_depth=depth)),
+        "tensors": [
+            {
+                "name": t.name,
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "numel": t.numel,
+                "nbytes": t.nbytes,
+                "shared_with": t.shared_with,
+                "file": t.file,
+                "section": t.section,
+            }
+            for t in tensors
+        ],
+        "metadata": dict(inv.metadata),
+        "details": dict(inv.extra.get("details", {})),
+        "warnings": list(inv.warnings),
+    }
