@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import PY, Measure, measure, mi, table
+from benchmarks.common import PY, Measure, compile_package, measure, mi, table
 from benchmarks.layouts import GPT2_124M, LLAMA2_70B, write_sparse_sharded
 
 TORCH_PEER = (
@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", type=Path, help="folder to keep generated inputs in (reused when present)")
     args = ap.parse_args()
+    compile_package()
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="mi-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     seed = make_seed(tmp)

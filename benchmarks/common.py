@@ -41,6 +41,17 @@ def measure(label: str, argv: list[str], runs: int = 5, warmup: int = 1, env: di
     return Measure(label, statistics.median(times), times, peak)
 
 
+def compile_package() -> None:
+    """Byte-compile the package first, as a wheel install does: with PYTHONDONTWRITEBYTECODE set (common in
+    containers) an editable checkout would otherwise be recompiled from source on every run, while the peers
+    (torch, onnx) import precompiled files from site-packages."""
+    import compileall
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[1] / "modelscope_inspect"
+    compileall.compile_dir(str(pkg), quiet=1)
+
+
 def mi(*args: str) -> list[str]:
     return [PY, "-m", "modelscope_inspect", *args]
 
