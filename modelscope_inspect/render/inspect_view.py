@@ -9,8 +9,22 @@ from rich.text import Text
 
 from ..analysis.tree import Group, module_tree
 from ..inventory import TensorInventory, TensorRecord
-from .inspect_doc import select_tensors
+from .inspect_doc import section_rows, select_tensors
 from .units import human_bytes, human_count, share_bar
+
+
+def _section_table(inv: TensorInventory) -> Table:
+    t = Table(title="sections", title_justify="left", box=None, pad_edge=False)
+    t.add_column("section")
+    t.add_column("from")
+    t.add_column("tensors", justify="right")
+    t.add_column("elements", justify="right")
+    t.add_column("bytes", justify="right")
+    for row in section_rows(inv):
+        src = row["source"]
+        t.add_row(row["section"], f"'{src}'" if src else "", f"{row['tensors']:,}", f"{row['elements']:,}",
+                  human_bytes(row["bytes"]))  # fmt: skip
+    return t
 
 
 def _header(inv: TensorInventory) -> Table:
@@ -28,6 +42,11 @@ def _header(inv: TensorInventory) -> Table:
     t.add_row("tensor bytes", f"{human_bytes(inv.total_bytes)} ({inv.total_bytes:,} bytes)")
     if inv.total_elements != inv.total_params:
         t.add_row("all elements", f"{inv.total_elements:,} (every section of the file)")
+    if "bytes_read" in inv.extra:  # remote inspection: what crossed the network
+        read = int(inv.extra["bytes_read"])
+        share = f", {100 * read / inv.file_bytes:.4f}% of the files" if inv.file_bytes else ""
+        requests = inv.extra.get("remote_requests", 0)
+        t.add_row("read", f"{human_bytes(read)} ({read:,} bytes) in {requests} requests{share}")
     # Format-specific facts a reader chose to show (ONNX opset, GGUF architecture, …).
     for key, value in dict(inv.extra.get("details", {})).items():
         if isinstance(value, dict):
@@ -64,6 +83,8 @@ def _tree(inv: TensorInventory, depth: int) -> Table:
         indent, branch, g = stack.pop()
         label = Text(indent + branch)
         label.append(g.label, style="bold" if g.repeat > 1 else "")
+        if g.repeat > 1:
+            label.append(f" ({human_count(g.params // g.repeat)} each)", style="dim")
         if g.tensor is not None:
             shape = "×".join(str(d) for d in g.tensor.shape) or "scalar"
             label.append(f" [{shape}] {g.tensor.dtype}", style="dim")
@@ -98,6 +119,8 @@ def inspect_view(
 ) -> list[RenderableType]:
     """The renderables `mi inspect` prints, top to bottom."""
     parts: list[RenderableType] = [_header(inv), Text(""), _dtype_table(inv), Text(""), _tree(inv, depth)]
+    if any(t.section != "model" for t in inv.tensors):
+        parts[2:2] = [_section_table(inv), Text("")]
     shared = inv.shared
     if shared:
         lines = [f"  {t.name} → {t.shared_with}" for t in shared[:10]]
