@@ -56,6 +56,8 @@ _TABLE: tuple[DType, ...] = (
     DType("u16", 16, "uint", "unsigned int16"),
     DType("u8", 8, "uint", "unsigned int8"),
     DType("u4", 4, "uint", "unsigned int4"),
+    DType("i2", 2, "int", "signed int2 (ONNX INT2)"),
+    DType("u2", 2, "uint", "unsigned int2 (ONNX UINT2)"),
     DType("bool", 8, "bool", "boolean (one byte each)"),
     DType("c32", 32, "complex", "complex of two float16"),
     DType("c64", 64, "complex", "complex of two float32"),
@@ -168,3 +170,85 @@ TORCH_STORAGE_DTYPES: dict[str, str] = {
     "QUInt4x2Storage": "quint4x2",
     "QUInt2x4Storage": "quint2x4",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class BlockType:
+    """A block-quantized type: `block_size` consecutive weights stored together in `type_size` bytes.
+
+    GGML's quantizations (Q4_0, Q4_K, IQ2_XXS …) store scales and quants per block, so a weight has no
+    whole-bit width: Q4_0 packs 32 weights into 18 bytes, 4.5 bits per weight.
+    """
+
+    name: str
+    ggml_id: int
+    block_size: int
+    type_size: int
+    description: str
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Stored bits per logical weight, scales included (Q4_K: 144 × 8 / 256 = 4.5)."""
+        return self.type_size * 8 / self.block_size
+
+    def nbytes(self, numel: int) -> int:
+        """Bytes taken by `numel` weights; `numel` must be a whole number of blocks."""
+        if numel % self.block_size:
+            raise MalformedFileError(
+                f"{numel} elements is not a whole number of {self.name} blocks of {self.block_size}",
+                rule="dtype-size",
+            )
+        return numel // self.block_size * self.type_size
+
+
+# GGML tensor types by their id in GGUF files: enum ggml_type in ggml/include/ggml.h, block sizes and
+# struct sizes from the `block_*` definitions and static_asserts in ggml/src/ggml-common.h
+# (https://github.com/ggml-org/llama.cpp). QK_K = 256. Plain types map to the table above.
+GGML_PLAIN: dict[int, str] = {0: "f32", 1: "f16", 24: "i8", 25: "i16", 26: "i32", 27: "i64", 28: "f64", 30: "bf16"}
+_GGML_BLOCKS: tuple[BlockType, ...] = (
+    BlockType("q4_0", 2, 32, 18, "fp16 scale + 32 × 4-bit"),
+    BlockType("q4_1", 3, 32, 20, "fp16 scale, fp16 min + 32 × 4-bit"),
+    BlockType("q5_0", 6, 32, 22, "fp16 scale + 32 high bits + 32 × 4-bit"),
+    BlockType("q5_1", 7, 32, 24, "fp16 scale, fp16 min + 32 high bits + 32 × 4-bit"),
+    BlockType("q8_0", 8, 32, 34, "fp16 scale + 32 × int8"),
+    # 2 × ggml_half + 32 (static_assert in ggml-common.h); gguf-py's table still says 40 (the old fp32 layout).
+    BlockType("q8_1", 9, 32, 36, "fp16 scale, fp16 sum + 32 × int8"),
+    BlockType("q2_k", 10, 256, 84, "K-quant 2-bit: 16 × 4-bit scales/mins, 2 × fp16"),
+    BlockType("q3_k", 11, 256, 110, "K-quant 3-bit: high-bit mask, 12 scale bytes, fp16"),
+    BlockType("q4_k", 12, 256, 144, "K-quant 4-bit: 2 × fp16, 12 scale bytes"),
+    BlockType("q5_k", 13, 256, 176, "K-quant 5-bit: 2 × fp16, 12 scale bytes, high bits"),
+    BlockType("q6_k", 14, 256, 210, "K-quant 6-bit: 16 × int8 scales, fp16"),
+    BlockType("q8_k", 15, 256, 292, "K-quant 8-bit: fp32 scale, 16 × int16 sums"),
+    BlockType("iq2_xxs", 16, 256, 66, "i-quant 2.06 bpw"),
+    BlockType("iq2_xs", 17, 256, 74, "i-quant 2.31 bpw"),
+    BlockType("iq3_xxs", 18, 256, 98, "i-quant 3.06 bpw"),
+    BlockType("iq1_s", 19, 256, 50, "i-quant 1.56 bpw"),
+    BlockType("iq4_nl", 20, 32, 18, "non-linear 4-bit, fp16 scale"),
+    BlockType("iq3_s", 21, 256, 110, "i-quant 3.44 bpw"),
+    BlockType("iq2_s", 22, 256, 82, "i-quant 2.5 bpw"),
+    BlockType("iq4_xs", 23, 256, 136, "non-linear 4-bit, 6-bit sub-block scales"),
+    BlockType("iq1_m", 29, 256, 56, "i-quant 1.75 bpw"),
+    # 31-33 and 36-38 are interleaved repacks of Q4_0 / IQ4_NL blocks, removed from ggml in late 2024
+    # (their traits now have block size 0) but present in files written before that; same bytes per block.
+    BlockType("q4_0_4_4", 31, 32, 18, "Q4_0 repacked 4×4 (removed from ggml)"),
+    BlockType("q4_0_4_8", 32, 32, 18, "Q4_0 repacked 4×8 (removed from ggml)"),
+    BlockType("q4_0_8_8", 33, 32, 18, "Q4_0 repacked 8×8 (removed from ggml)"),
+    BlockType("tq1_0", 34, 256, 54, "ternary 1.69 bpw"),
+    BlockType("tq2_0", 35, 256, 66, "ternary 2.06 bpw"),
+    BlockType("iq4_nl_4_4", 36, 32, 18, "IQ4_NL repacked 4×4 (removed from ggml)"),
+    BlockType("iq4_nl_4_8", 37, 32, 18, "IQ4_NL repacked 4×8 (removed from ggml)"),
+    BlockType("iq4_nl_8_8", 38, 32, 18, "IQ4_NL repacked 8×8 (removed from ggml)"),
+    BlockType("mxfp4", 39, 32, 17, "OCP MX fp4 e2m1 + e8m0 block scale"),
+    BlockType("nvfp4", 40, 64, 36, "NVIDIA fp4 e2m1, 4 × fp8 scales per 64"),
+    BlockType("q1_0", 41, 128, 18, "1-bit, fp16 scale"),
+)
+BLOCK_TYPES: dict[str, BlockType] = {b.name: b for b in _GGML_BLOCKS}
+GGML_BLOCKS: dict[int, BlockType] = {b.ggml_id: b for b in _GGML_BLOCKS}
+
+
+def bits_per_weight(name: str) -> float:
+    """Stored bits per element of any dtype or block type: `bits_per_weight("q4_k") == 4.5`."""
+    block = BLOCK_TYPES.get(name.lower())
+    if block is not None:
+        return block.bits_per_weight
+    return float(lookup(name).bits)

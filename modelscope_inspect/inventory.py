@@ -40,6 +40,15 @@ class TensorRecord:
     kind: str = "param"
     shared_with: str | None = None
     counted_numel: int = 0
+    # Set when `numel` is a logical count that differs from the stored elements (GPTQ/AWQ int32-packed
+    # weights, bitsandbytes 4-bit …): the rule that was applied, e.g. "gptq 4-bit: 8 per int32".
+    packing: str | None = None
+
+    @property
+    def counted_params(self) -> int:
+        """Parameters this tensor adds: its counted elements, except quantization scales / zero points
+        (`kind == "quant_aux"`), which are stored alongside packed weights but are not model parameters."""
+        return 0 if self.kind == "quant_aux" else self.counted_numel
 
     @property
     def counted_nbytes(self) -> int:
@@ -63,6 +72,15 @@ class DTypeTotal:
     """Unique parameters and bytes of one dtype."""
 
     params: int
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SectionTotal:
+    """Tensors, unique elements and unique bytes of one section ("model", "optimizer", "buffers", ...)."""
+
+    tensors: int
+    elements: int
     nbytes: int
 
 
@@ -92,8 +110,9 @@ class TensorInventory:
 
     @property
     def total_params(self) -> int:
-        """Unique elements of the model-weights section (shared storage counted once)."""
-        return sum(t.counted_numel for t in self.tensors if t.section == "model")
+        """Unique parameters of the model-weights section (shared storage counted once; quantization scales
+        and zero points are in `total_bytes` but not here)."""
+        return sum(t.counted_params for t in self.tensors if t.section == "model")
 
     @property
     def total_bytes(self) -> int:
@@ -113,10 +132,21 @@ class TensorInventory:
             if t.section != "model":
                 continue
             slot = acc.setdefault(t.dtype, [0, 0])
-            slot[0] += t.counted_numel
+            slot[0] += t.counted_params
             slot[1] += t.counted_nbytes
         ordered = sorted(acc.items(), key=lambda kv: -kv[1][1])
         return {k: DTypeTotal(v[0], v[1]) for k, v in ordered}
+
+    @property
+    def by_section(self) -> dict[str, SectionTotal]:
+        """Per-section totals in file order of first appearance (training checkpoints, whole modules)."""
+        acc: dict[str, list[int]] = {}
+        for t in self.tensors:
+            slot = acc.setdefault(t.section, [0, 0, 0])
+            slot[0] += 1
+            slot[1] += t.counted_numel
+            slot[2] += t.counted_nbytes
+        return {k: SectionTotal(v[0], v[1], v[2]) for k, v in acc.items()}
 
     @property
     def shared(self) -> tuple[TensorRecord, ...]:

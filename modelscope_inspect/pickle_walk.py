@@ -168,23 +168,30 @@ class WalkResult:
         self.error = error  # set when decoding stopped early (fail closed: events so far are kept)
 
 
+def _root_name(obj: Any) -> str:
+    if isinstance(obj, Global):
+        return obj.qualname
+    if isinstance(obj, Ext):
+        return f"<extension code {obj.code}>"
+    return f"<{type(obj).__name__}>"
+
+
+def _call_name(root: str, depth: int) -> str:
+    """How a callable is named in events: a global's name, or the result of calling one `depth` times."""
+    if depth == 0:
+        return root
+    if depth == 1:
+        return f"<result of calling {root}>"
+    return f"<result of calling {root} ({depth} calls deep)>"
+
+
 def _target_name(obj: Any) -> str:
     # Iterative: a chain of REDUCEs on call results (f()()()…) must not recurse once per link.
     depth = 0
     while isinstance(obj, Call):
         obj = obj.func
         depth += 1
-    if isinstance(obj, Global):
-        name = obj.qualname
-    elif isinstance(obj, Ext):
-        name = f"<extension code {obj.code}>"
-    else:
-        name = f"<{type(obj).__name__}>"
-    if depth == 0:
-        return name
-    if depth == 1:
-        return f"<result of calling {name}>"
-    return f"<result of calling {name} ({depth} calls deep)>"
+    return _call_name(_root_name(obj), depth)
 
 
 class _Reader:
@@ -324,9 +331,19 @@ def walk(
         events.append(Event(op_pos, opcode, "global", g.qualname))
         return g
 
+    # Root global and chain depth of every Call made here, by id (Calls that `func` refers to are alive),
+    # so naming the callee of `f()()()…` costs O(1) per link instead of walking the chain each time.
+    chains: dict[int, tuple[str, int]] = {}
+
     def add_call(func: Any, args: Any, opcode: str, kwargs: Any = None) -> Call:
         c = Call(func, args, op_pos, opcode, kwargs)
-        events.append(Event(op_pos, opcode, "call", _target_name(func)))
+        if isinstance(func, Call):
+            root, depth = chains.get(id(func)) or (_target_name(func.func), 0)
+            depth += 1
+        else:
+            root, depth = _root_name(func), 0
+        chains[id(c)] = (root, depth)
+        events.append(Event(op_pos, opcode, "call", _call_name(root, depth)))
         return c
 
     def memo_put(idx: int) -> None:
@@ -447,6 +464,7 @@ def walk(
                     # BUILD on a module, function or plain value: torch refuses it, we report it.
                     events.append(Event(op_pos, "BUILD", "call", f"<BUILD on {_target_name(target)}>"))
                     target = Call(Global("builtins", "setattr", op_pos, "BUILD"), (target, state), op_pos, "BUILD")
+                    chains[id(target)] = ("builtins.setattr", 0)
                 push(target)
             elif code == 0x2E:  # STOP
                 value = pop()

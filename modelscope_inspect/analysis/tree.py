@@ -65,7 +65,7 @@ def _totals(node: _Node) -> tuple[int, int, int]:
     while stack:
         n = stack.pop()
         if n.tensor is not None:
-            params += n.tensor.counted_numel
+            params += n.tensor.counted_params
             nbytes += n.tensor.counted_nbytes
             count += 1
         stack.extend(n.children.values())
@@ -137,7 +137,7 @@ def module_tree(inv: TensorInventory, *, max_depth: int = 3, section: str = "mod
     for rec in inv.tensors:
         if rec.section == section:
             _insert(root, rec)
-    total = sum(t.counted_numel for t in inv.tensors if t.section == section)
+    total = sum(t.counted_params for t in inv.tensors if t.section == section)
     return _build("", "(all)", [root], total, 0, max_depth)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..cli import JsonOpt, command
+from ..remote.options import EndpointOpt, TokenOpt
 
 
 class SortKey(StrEnum):
@@ -19,13 +20,23 @@ class SortKey(StrEnum):
 
 @command("inspect")
 def inspect_cmd(
-    path: Annotated[str, typer.Argument(help="Model file, sharded *.index.json, or model folder.")],
+    path: Annotated[
+        str, typer.Argument(help="Model file, sharded *.index.json, model folder, or URL (hf://ORG/NAME, https://…).")
+    ],
     json: JsonOpt = False,
     depth: Annotated[int, typer.Option("--depth", min=1, max=64, help="Module-tree depth.")] = 3,
     tensors: Annotated[bool, typer.Option("--tensors", help="Also list every tensor.")] = False,
     sort: Annotated[SortKey, typer.Option("--sort", help="Order of the tensor list.")] = SortKey.file,
     filter: Annotated[
         str | None, typer.Option("--filter", metavar="GLOB", help="Only tensors whose name matches GLOB.")
+    ] = None,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", metavar="PATH", help="Cross-check the count with an HF config.json (auto in folders)."
+        ),
     ] = None,
 ) -> None:
     """What is inside a model file: parameters, bytes, dtypes, module tree with shares.
@@ -37,13 +48,23 @@ def inspect_cmd(
     from ..loaders.folder import load
     from ..render.output import Output
 
-    inv = load(path)
+    inv = load(path, endpoint=endpoint, token=token)
+    from ..analysis.params import cross_check_document, cross_check_for  # params helper (issue 4)
+
+    cc = cross_check_for(inv, config)
     out = Output()
     if json:
         from ..render.inspect_doc import inspect_document
 
-        out.json(inspect_document(inv, depth=depth, pattern=filter, sort=sort.value))
+        doc = inspect_document(inv, depth=depth, pattern=filter, sort=sort.value)
+        if cc is not None:
+            doc["cross_check"] = cross_check_document(cc)
+        out.json(doc)
     else:
-        from ..render.inspect_view import inspect_view
+        from rich.text import Text
 
-        out.show(*inspect_view(inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value))
+        from ..render.inspect_view import inspect_view
+        from ..render.params_view import cross_check_view
+
+        extra = [] if cc is None else [Text(""), cross_check_view(cc)]
+        out.show(*inspect_view(inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value), *extra)

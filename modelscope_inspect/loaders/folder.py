@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..analysis.packing import apply_packing
 from ..errors import MalformedFileError, NotFoundError, UnsupportedFormatError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, build_inventory
-from ..source import LocalFile
+from ..source import ByteSource, LocalFile
 from .base import HEAD_BYTES, FileScan, Loader, detect, loaders
 
 MAX_JSON = 64 << 20  # index.json / config.json larger than this are not real
@@ -26,9 +27,15 @@ PREFERRED = ("model.safetensors", "pytorch_model.bin")
 def read_json(path: Path, display: str, rule: str) -> Any:
     """Parse a small JSON file with a size cap; NaN, deep nesting and bad UTF-8 are malformed input."""
     with LocalFile(path, display) as src:
-        if src.size > MAX_JSON:
-            raise MalformedFileError(f"{src.size:,} bytes is too large for a JSON file", path=display, rule=rule)
-        raw = src.read_at(0, src.size)
+        return read_json_source(src, rule)
+
+
+def read_json_source(src: ByteSource, rule: str) -> Any:
+    """`read_json` over any byte source (remote files too)."""
+    display = src.name
+    if src.size > MAX_JSON:
+        raise MalformedFileError(f"{src.size:,} bytes is too large for a JSON file", path=display, rule=rule)
+    raw = src.read_exact(0, src.size, "JSON file")
     try:
 
         def no_constants(name: str) -> None:
@@ -44,16 +51,22 @@ def read_json(path: Path, display: str, rule: str) -> Any:
 def scan_file(path: Path, display: str, rel: str) -> tuple[FileScan, int]:
     """Detect and read one file; return its scan and its size."""
     with LocalFile(path, display) as src:
-        head = src.read_at(0, HEAD_BYTES)
-        loader = detect(head, src.size, path.name)
-        if loader is None:
-            if src.size == 0:
-                raise UnsupportedFormatError("file is empty", path=display)
-            known = ", ".join(sorted({e for ld in loaders() for e in ld.extensions}))
-            raise UnsupportedFormatError(
-                f"not a model file this tool reads (no known magic bytes; extensions known: {known})", path=display
-            )
-        return loader.read(src, rel), src.size
+        return scan_source(src, path.name, rel), src.size
+
+
+def scan_source(src: ByteSource, filename: str, rel: str) -> FileScan:
+    """Detect and read one file from any byte source (`filename` serves the extension fallback)."""
+    display = src.name
+    head = src.read_at(0, HEAD_BYTES)
+    loader = detect(head, src.size, filename)
+    if loader is None:
+        if src.size == 0:
+            raise UnsupportedFormatError("file is empty", path=display)
+        known = ", ".join(sorted({e for ld in loaders() for e in ld.extensions}))
+        raise UnsupportedFormatError(
+            f"not a model file this tool reads (no known magic bytes; extensions known: {known})", path=display
+        )
+    return loader.read(src, rel)
 
 
 def _inside(folder: Path, name: str, display: str) -> Path:
@@ -80,6 +93,19 @@ def _inside(folder: Path, name: str, display: str) -> Path:
 def _load_index(index: Path, display: str) -> tuple[list[tuple[str, FileScan, int]], list[str], int]:
     folder = index.parent
     doc = read_json(index, display, "index-json")
+    shards, total_size = index_shards(doc, display)
+    scans: list[tuple[str, FileScan, int]] = []
+    warnings: list[str] = []
+    for shard, names in shards.items():
+        path = _inside(folder, shard, display)
+        scan, size = scan_file(path, str(path), shard)
+        check_shard(shard, names, scan, display, warnings)
+        scans.append((shard, scan, size))
+    return scans, warnings, total_size
+
+
+def index_shards(doc: Any, display: str) -> tuple[dict[str, list[str]], int]:
+    """An index's shards (in first-mention order) with the tensors it puts in each, and its `total_size` (-1)."""
     weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise MalformedFileError("index has no weight_map object", path=display, rule="index-json")
@@ -88,27 +114,25 @@ def _load_index(index: Path, display: str) -> tuple[list[tuple[str, FileScan, in
         if not isinstance(shard, str):
             raise MalformedFileError(f"weight_map[{tensor!r}] is not a file name", path=display, rule="index-json")
         shards.setdefault(shard, []).append(tensor)
-    scans: list[tuple[str, FileScan, int]] = []
-    warnings: list[str] = []
-    for shard, names in shards.items():
-        path = _inside(folder, shard, display)
-        scan, size = scan_file(path, str(path), shard)
-        present = {r.name for r in scan.records}
-        missing = [n for n in names if n not in present]
-        if missing:
-            raise MalformedFileError(
-                f"index says {missing[0]!r} is in {shard} but it is not there"
-                + (f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""),
-                path=display,
-                rule="index-mismatch",
-            )
-        extra = present.difference(names)
-        if extra:
-            warnings.append(f"{shard} holds {len(extra)} tensor(s) the index does not list, e.g. {min(extra)!r}")
-        scans.append((shard, scan, size))
+    assert isinstance(doc, dict)
     declared = doc.get("metadata", {}).get("total_size") if isinstance(doc.get("metadata"), dict) else None
-    total_size = declared if isinstance(declared, int) else -1
-    return scans, warnings, total_size
+    return shards, declared if isinstance(declared, int) else -1
+
+
+def check_shard(shard: str, names: list[str], scan: FileScan, display: str, warnings: list[str]) -> None:
+    """A shard must hold every tensor the index puts in it; tensors the index does not list are a warning."""
+    present = {r.name for r in scan.records}
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise MalformedFileError(
+            f"index says {missing[0]!r} is in {shard} but it is not there"
+            + (f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""),
+            path=display,
+            rule="index-mismatch",
+        )
+    extra = present.difference(names)
+    if extra:
+        warnings.append(f"{shard} holds {len(extra)} tensor(s) the index does not list, e.g. {min(extra)!r}")
 
 
 def _combine(
@@ -143,6 +167,7 @@ def _combine(
         files.insert(0, index_file)
     if config is not None:
         extra["has_config"] = True
+    records = apply_packing(records, config, extra)  # packed low-bit weights → logical counts (analysis/packing.py)
     return build_inventory(
         format=formats[0] if len(formats) == 1 else "+".join(formats) or fmt_hint,
         path=display,
@@ -161,8 +186,11 @@ def _model_candidates(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(known))
 
 
-def load(path: str | os.PathLike[str]) -> TensorInventory:
+def load(path: str | os.PathLike[str], *, endpoint: str | None = None, token: str | None = None) -> TensorInventory:
     """Read a model file, a sharded `*.index.json`, or a model folder into a `TensorInventory`.
+
+    `path` may also be a URL (`hf://ORG/NAME[@REV]`, `https://…`, fsspec URLs): only headers are fetched
+    (see `modelscope_inspect.remote`); `endpoint` / `token` apply to those.
 
     Reads headers only; never imports or runs anything from the file.
 
@@ -171,6 +199,13 @@ def load(path: str | os.PathLike[str]) -> TensorInventory:
         >>> print(inv.format, inv.total_params)  # doctest: +SKIP
         safetensors 124439808
     """
+    if isinstance(path, str):
+        from ..remote import is_url  # light: the remote package loads on demand
+
+        if is_url(path):
+            from ..remote import load_url
+
+            return load_url(path, endpoint=endpoint, token=token)
     p = Path(path)
     display = str(path)
     try:
@@ -236,4 +271,4 @@ def _with_total_check(inv: TensorInventory, declared: int) -> TensorInventory:
     return inv
 
 
-__all__ = ["Loader", "load", "read_json", "scan_file"]
+__all__ = ["Loader", "check_shard", "index_shards", "load", "read_json", "read_json_source", "scan_file", "scan_source"]

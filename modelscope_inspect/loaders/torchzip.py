@@ -12,15 +12,15 @@ import struct
 import zipfile
 import zlib
 
-from ..dtypes import lookup
 from ..errors import LimitExceededError, MalformedFileError
 from ..inventory import TensorRecord
 from ..pickle_walk import walk
 from ..source import ByteSource, SourceIO
 from .base import FileScan
-from .torch_pickle import check_numel, find_tensors, refuse_unsafe
+from .torch_pickle import collect, describe, spec_record, storage_nbytes, vet_pickle
 
-MAX_PICKLE = 1 << 30  # 1 GiB of data.pkl is far beyond any real checkpoint
+MAX_PICKLE = 256 << 20  # data.pkl of a 70B state_dict is ~200 KB; whole-module pickles a few MB
+INFLATE_STEP = 16 << 20
 ZIP_MAGIC = b"PK\x03\x04"
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, csize, usize, n, m
 
@@ -29,6 +29,12 @@ def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) 
     """The bytes of one zip member, read from its local header; refuses members inflating past `cap`."""
     cap = MAX_PICKLE if cap is None else cap
     where = src.name
+    if not 0 <= info.header_offset <= src.size - LOCAL_HEADER.size:
+        raise MalformedFileError(
+            f"member {info.filename} has its local header at byte {info.header_offset:,}, outside the file",
+            path=where,
+            rule="zip-structure",
+        )
     hdr = src.read_exact(info.header_offset, LOCAL_HEADER.size, f"local header of {info.filename}")
     sig, _ver, _flags, _method, _t, _d, _crc, _cs, _us, n_name, n_extra = LOCAL_HEADER.unpack(hdr)
     if sig != ZIP_MAGIC:
@@ -46,6 +52,8 @@ def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) 
         return src.read_exact(start, info.compress_size, info.filename)
     if info.compress_type == zipfile.ZIP_DEFLATED:
         # Inflate in chunks with max_length so a zip bomb stops at the cap instead of filling memory.
+        # Each decompress call produces at most INFLATE_STEP bytes: zlib allocates its output buffer up front,
+        # so one call with max_length = cap would reserve the whole cap at once.
         inflater = zlib.decompressobj(-15)
         out = bytearray()
         pos, end = start, start + info.compress_size
@@ -58,7 +66,7 @@ def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) 
                     pos += len(chunk)
                     if not chunk:
                         break
-                out += inflater.decompress(chunk, cap + 1 - len(out))
+                out += inflater.decompress(chunk, min(INFLATE_STEP, cap + 1 - len(out)))
                 if len(out) > cap:
                     raise LimitExceededError(
                         f"{info.filename} inflates past {cap:,} bytes (zip bomb?)", path=where, rule="zip-limit"
@@ -82,7 +90,16 @@ def open_zip(src: ByteSource) -> list[zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(SourceIO(src)) as zf:
             return zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        struct.error,
+        NotImplementedError,  # "zip file version 12.6": a corrupted version field
+        OverflowError,  # offsets beyond what a seek accepts
+    ) as exc:
         raise MalformedFileError(f"not a readable zip archive ({exc})", path=src.name, rule="zip-structure") from None
 
 
@@ -110,16 +127,14 @@ class TorchZipLoader:
             )
         data = read_member(src, pkl_info)
         result = walk(data, where=f"{where}:{pkl_info.filename}")
-        refuse_unsafe(result, where)
-        specs = find_tensors(result.value, where)
+        stubs = vet_pickle(result, where)
+        col = collect(result.value, where)
 
         records: list[TensorRecord] = []
         storages: dict[str, int] = {}
-        for spec in specs:
+        for spec in col.specs:
             st = spec.storage
-            dt = lookup(spec.dtype)
-            item_bits = dt.bits
-            storage_bytes = st.numel if st.untyped else st.numel * item_bits // 8
+            storage_bytes = storage_nbytes(st)
             member = members.get(f"{prefix}data/{st.key}".lower())
             if member is None:
                 raise MalformedFileError(
@@ -134,34 +149,12 @@ class TorchZipLoader:
                     rule="zip-storage",
                 )
             storages[st.key] = storage_bytes
-            numel = check_numel(spec.shape, where, spec.name)
-            nbytes = dt.nbytes(numel)
-            offset_bytes = spec.offset * item_bits // 8
-            if numel:
-                last = spec.offset + sum((d - 1) * s for d, s in zip(spec.shape, spec.stride, strict=True))
-                if (last + 1) * item_bits // 8 > storage_bytes:
-                    raise MalformedFileError(
-                        f"tensor {spec.name!r} reaches past the end of storage {st.key!r}",
-                        path=where,
-                        rule="storage-bounds",
-                    )
-            records.append(
-                TensorRecord(
-                    name=spec.name,
-                    shape=spec.shape,
-                    dtype=spec.dtype,
-                    numel=numel,
-                    nbytes=nbytes,
-                    storage=f"{rel}:{st.key}",
-                    offset=offset_bytes,
-                    file=rel,
-                    stride=spec.stride,
-                    kind="param",
-                )
-            )
+            records.append(spec_record(spec, rel, where, storage_bytes, "storage-bounds"))
+        extra, warnings = describe(col, stubs)
         return FileScan(
             format="torch-zip",
             records=records,
             storage_bytes=sum(storages.values()),
-            extra={"archive_folder": folder, "pickle_bytes": len(data), "pickle_protocol": result.protocol},
+            warnings=warnings,
+            extra={"archive_folder": folder, "pickle_bytes": len(data), "pickle_protocol": result.protocol, **extra},
         )

@@ -21,6 +21,17 @@ def select_tensors(inv: TensorInventory, *, pattern: str | None, sort: str) -> l
     return rows
 
 
+def section_rows(inv: TensorInventory) -> list[dict[str, Any]]:
+    """One row per section (name, source key, tensors, unique elements, unique bytes); `model` is what
+    `total_params` counts. The source is the checkpoint key a section came from (`state_dict`, `optimizer`)."""
+    sources = dict(inv.extra.get("section_sources", {}))
+    return [
+        {"section": name, "source": sources.get(name) or None, "tensors": v.tensors, "elements": v.elements,
+         "bytes": v.nbytes}
+        for name, v in inv.by_section.items()
+    ]  # fmt: skip
+
+
 def _group_dict(g: Group) -> dict[str, Any]:
     d: dict[str, Any] = {"name": g.name, "params": g.params, "bytes": g.nbytes, "share": round(g.share, 6)}
     if g.repeat > 1:
@@ -61,10 +72,15 @@ def inspect_document(
                 "shared_with": t.shared_with,
                 "file": t.file,
                 "section": t.section,
+                "kind": t.kind,
+                "packing": t.packing,
             }
             for t in tensors
         ],
+        "sections": section_rows(inv),
         "metadata": dict(inv.metadata),
         "details": dict(inv.extra.get("details", {})),
         "warnings": list(inv.warnings),
+        # Remote inspection only: body bytes that crossed the network (see README "Remote models").
+        **({"bytes_read": inv.extra["bytes_read"]} if "bytes_read" in inv.extra else {}),
     }

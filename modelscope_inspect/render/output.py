@@ -21,7 +21,9 @@ class Output:
     def console(self) -> Console:
         from rich.console import Console
 
-        return Console(highlight=False, soft_wrap=False)
+        # markup=False: tensor names, GGUF metadata and file paths come from untrusted files and may hold
+        # "[...]" sequences; they must print as text, never be parsed as console markup.
+        return Console(highlight=False, soft_wrap=False, markup=False)
 
     @cached_property
     def err(self) -> Console:

@@ -1,0 +1,576 @@
+"""`mi check`: budgets for CI (file size, parameter count, dtype mix, pickle use, group shares).
+
+A `Budget` is a set of limits; `check_inventory` measures one model against it and returns one `RuleResult`
+per limit (measured, limit, pass/fail). Budgets come from command-line flags or from `pyproject.toml`:
+
+    [tool.mi.check]                    # defaults for every checked path
+    max-size = "800MB"
+    allow-dtypes = ["bf16", "f16"]
+
+    [tool.mi.check."models/*.safetensors"]   # a glob (relative to pyproject.toml): overrides for those files
+    max-params = "200M"
+    max-share = { embedding = 0.5 }
+
+Flags override the file. Units: sizes in B, KB/MB/GB/TB (powers of 1000) or KiB/MiB/GiB/TiB (powers of
+1024); counts as plain integers or with K/M/B/T suffixes (`1.5B`); `--expect-params 124M±1%` or `±1000`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from ..dtypes import lookup
+from ..errors import EXIT_FOUND, EXIT_OK, InspectError, MalformedFileError, UsageError
+from ..inventory import TensorInventory
+
+SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
+COUNT_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
+PICKLE_FORMATS = frozenset({"torch-zip", "torch-legacy", "pickle", "torchscript"})
+_NUM = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+# Semantic groups for `--max-share` (besides module prefixes and globs). Matched on dotted name parts.
+GROUP_PATTERNS: dict[str, tuple[str, ...]] = {
+    "embedding": ("embed", "wte", "wpe", "tok_embeddings", "word_embeddings", "position_embeddings", "lm_head"),
+    "attention": ("attn", "attention", "self_attn", "q_proj", "k_proj", "v_proj", "o_proj", "c_attn"),
+    "mlp": ("mlp", "ffn", "feed_forward", "fc1", "fc2", "gate_proj", "up_proj", "down_proj", "c_fc"),
+    "norm": ("norm", "ln_", "layernorm", "layer_norm", "ln"),
+}
+
+
+_SHOWN_UNITS = {id(SIZE_UNITS): "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB", id(COUNT_UNITS): "K, M, B, T"}
+
+
+def _number(text: str, units: dict[str, int], what: str) -> int:
+    shown = _SHOWN_UNITS.get(id(units), ", ".join(u for u in units if u))
+    m = _NUM.match(str(text))
+    if not m:
+        raise UsageError(f"{what} {text!r} is not a number with an optional unit ({shown})")
+    value, unit = m.group(1).replace("_", "").replace(",", ""), m.group(2).upper()
+    if unit not in units:
+        raise UsageError(f"{what} {text!r}: unknown unit {m.group(2)!r} (use {shown})")
+    try:
+        return int(Decimal(value) * units[unit])
+    except InvalidOperation:
+        raise UsageError(f"{what} {text!r} is not a number") from None
+
+
+def parse_size(text: str | int) -> int:
+    """`'800MB'` → 800_000_000, `'1.5GiB'` → 1_610_612_736, `'42'` → 42 (bytes)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    return _number(str(text), SIZE_UNITS, "size")
+
+
+def parse_count(text: str | int) -> int:
+    """`'200M'` → 200_000_000, `'1.5B'` → 1_500_000_000, `'12_000'` → 12000."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    return _number(str(text), COUNT_UNITS, "parameter count")
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """`N±tol`: the parameter count must be within `tol` of `value`."""
+
+    value: int
+    tol: int
+    text: str
+
+
+def parse_expect(text: str | int) -> Expect:
+    """`'124M±1%'`, `'124439808+-1000'`, `'11904'` (exact)."""
+    s = str(text).strip()
+    parts = re.split(r"±|\+/-|\+-", s)
+    if len(parts) > 2:
+        raise UsageError(f"expected params {s!r}: use N±TOL, e.g. 124M±1%")
+    value = parse_count(parts[0])
+    tol = 0
+    if len(parts) == 2:
+        t = parts[1].strip()
+        if t.endswith("%"):
+            try:
+                pct = Decimal(t[:-1])
+            except InvalidOperation:
+                raise UsageError(f"expected params {s!r}: bad percentage {t!r}") from None
+            tol = int(abs(pct) * value / 100)
+        else:
+            tol = parse_count(t)
+    return Expect(value, tol, s)
+
+
+def parse_share(text: str) -> tuple[str, float]:
+    """`'embedding=0.5'` or `'embedding=50%'` → ('embedding', 0.5)."""
+    if "=" not in text:
+        raise UsageError(f"max share {text!r}: use GROUP=FRACTION, e.g. embedding=0.5")
+    group, _, frac = text.partition("=")
+    return group.strip(), _fraction(frac.strip(), text)
+
+
+def _fraction(frac: Any, text: str) -> float:
+    try:
+        f = float(str(frac).rstrip("%")) / (100 if str(frac).endswith("%") else 1)
+    except ValueError:
+        raise UsageError(f"max share {text!r}: {frac!r} is not a fraction") from None
+    if not 0 <= f <= 1:
+        raise UsageError(f"max share {text!r}: the fraction must be between 0 and 1")
+    return f
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The limits one path is checked against. None means "no such rule"."""
+
+    max_size: int | None = None
+    max_params: int | None = None
+    min_params: int | None = None
+    allow_dtypes: tuple[str, ...] | None = None
+    forbid_pickle: bool = False
+    expect_params: Expect | None = None
+    max_share: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self == Budget()
+
+    def merged(self, over: Budget) -> Budget:
+        """`self` with every rule `over` sets replacing it."""
+        changes: dict[str, Any] = {}
+        for f in fields(Budget):
+            v = getattr(over, f.name)
+            if v not in (None, False, ()):
+                changes[f.name] = v
+        if over.max_share:
+            shares = dict(self.max_share)
+            shares.update(dict(over.max_share))
+            changes["max_share"] = tuple(shares.items())
+        return replace(self, **changes)
+
+
+def dtypes_list(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Canonical dtype names from `'fp16,bf16'` or a list (unknown names are a usage error)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        name = str(item).strip()
+        if not name:
+            continue
+        try:
+            out.append(lookup(name).name)
+        except MalformedFileError:
+            raise UsageError(f"unknown dtype {name!r} in allowed dtypes") from None
+    if not out:
+        raise UsageError("allowed dtypes list is empty")
+    return tuple(out)
+
+
+_KEYS = {
+    "max-size",
+    "max-params",
+    "min-params",
+    "allow-dtypes",
+    "forbid-pickle",
+    "expect-params",
+    "max-share",
+}
+
+
+def budget_from_table(table: dict[str, Any], where: str) -> Budget:
+    """A `Budget` from one `[tool.mi.check]` table (keys as on the command line, without `--`)."""
+    unknown = [k for k, v in table.items() if k.replace("_", "-") not in _KEYS and not isinstance(v, dict)]
+    where = where or "budget"
+    if unknown:
+        raise UsageError(f"{where}: unknown budget key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+    t = {k.replace("_", "-"): v for k, v in table.items() if not isinstance(v, dict) or k in ("max-share", "max_share")}
+    shares: tuple[tuple[str, float], ...] = ()
+    if "max-share" in t:
+        ms = t["max-share"]
+        if isinstance(ms, dict):
+            shares = tuple((str(g), _fraction(f, f"{g}={f}")) for g, f in ms.items())
+        elif isinstance(ms, list):
+            shares = tuple(parse_share(str(x)) for x in ms)
+        else:
+            shares = (parse_share(str(ms)),)
+    fp = t.get("forbid-pickle", False)
+    if not isinstance(fp, bool):
+        raise UsageError(f"{where}: forbid-pickle must be true or false")
+    return Budget(
+        max_size=parse_size(t["max-size"]) if "max-size" in t else None,
+        max_params=parse_count(t["max-params"]) if "max-params" in t else None,
+        min_params=parse_count(t["min-params"]) if "min-params" in t else None,
+        allow_dtypes=dtypes_list(t["allow-dtypes"]) if "allow-dtypes" in t else None,
+        forbid_pickle=fp,
+        expect_params=parse_expect(t["expect-params"]) if "expect-params" in t else None,
+        max_share=shares,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Budgets read from a pyproject.toml: defaults plus per-glob overrides (globs relative to `root`)."""
+
+    path: str
+    root: Path
+    default: Budget
+    per_glob: tuple[tuple[str, Budget], ...]
+
+    def budget_for(self, path: Path) -> Budget:
+        """Defaults, then every glob that matches `path` (in file order)."""
+        b = self.default
+        try:
+            rel = path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        for pattern, over in self.per_glob:
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(path.name, pattern):
+                b = b.merged(over)
+        return b
+
+    def globbed_paths(self) -> list[Path]:
+        """Files matched by the per-glob tables (what `mi check` with no PATH checks)."""
+        found: dict[Path, None] = {}
+        for pattern, _ in self.per_glob:
+            for p in sorted(self.root.glob(pattern)):
+                if p.is_file() or p.is_dir():
+                    found.setdefault(p, None)
+        return list(found)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above `start` (stops at a `.git` folder or the root)."""
+    cur = start.resolve()
+    for folder in (cur, *cur.parents):
+        cand = folder / "pyproject.toml"
+        if cand.is_file():
+            return cand
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def load_config(pyproject: Path) -> Config | None:
+    """`[tool.mi.check]` from a pyproject.toml, or None when it has no such table."""
+    display = str(pyproject)
+    try:
+        raw = pyproject.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read: {exc.strerror or exc}", path=display) from None
+    if len(raw) > 4 << 20:
+        raise UsageError("pyproject.toml larger than 4 MiB", path=display)
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise UsageError(f"not valid TOML ({exc})", path=display, rule="config") from None
+    table = doc.get("tool", {}).get("mi", {}).get("check")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise UsageError("[tool.mi.check] is not a table", path=display, rule="config")
+    try:
+        default = budget_from_table(table, "[tool.mi.check]")
+        per_glob = []
+        for key, value in table.items():
+            if isinstance(value, dict) and key.replace("_", "-") != "max-share":
+                per_glob.append((key, budget_from_table(value, f'[tool.mi.check."{key}"]')))
+    except UsageError as exc:
+        raise UsageError(exc.message, path=display, rule="config") from None
+    return Config(display, pyproject.parent, default, tuple(per_glob))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """One budget rule applied to one model."""
+
+    rule: str
+    measured: Any
+    limit: Any
+    passed: bool
+    shown_measured: str
+    shown_limit: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PathResult:
+    """All rules for one checked path; `error` set when it could not be read."""
+
+    path: str
+    rules: tuple[RuleResult, ...] = ()
+    error: str | None = None
+    budget_source: str = "flags"
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(r.passed for r in self.rules)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """`mi check`: one `PathResult` per path."""
+
+    results: tuple[PathResult, ...] = field(default_factory=tuple)
+
+    @property
+    def exit_code(self) -> int:
+        from ..errors import EXIT_UNREADABLE
+
+        if any(r.error for r in self.results):
+            return EXIT_UNREADABLE
+        return EXIT_OK if all(r.passed for r in self.results) else EXIT_FOUND
+
+
+def _in_group(name: str, group: str) -> bool:
+    parts = name.lower().split(".")
+    pats = GROUP_PATTERNS.get(group.lower())
+    if pats is not None:
+        return any(any(part == p or part.startswith(p) for p in pats) for part in parts)
+    if any(c in group for c in "*?["):
+        return fnmatch.fnmatchcase(name, group)
+    return name == group or name.startswith(group + ".")
+
+
+def group_share(inv: TensorInventory, group: str) -> tuple[int, float]:
+    """Unique params of the tensors in `group` and their share of the model's parameters.
+
+    `group` is a semantic group (`embedding`, `attention`, `mlp`, `norm`: matched on name parts), a glob
+    over tensor names (`*.wte.*`) or a module prefix (`transformer.wte`).
+    """
+    total = inv.total_params
+    n = sum(t.counted_numel for t in inv.tensors if t.section == "model" and _in_group(t.name, group))
+    return n, (n / total if total else 0.0)
+
+
+def _fmt_count(n: int) -> str:
+    from ..render.units import human_count
+
+    return f"{n:,} ({human_count(n)})" if n >= 1000 else f"{n:,}"
+
+
+def _fmt_bytes(n: int) -> str:
+    from ..render.units import human_bytes
+
+    return f"{n:,} B ({human_bytes(n)})" if n >= 1024 else f"{n:,} B"
+
+
+def is_pickle_format(fmt: str) -> bool:
+    """True when any part of an inventory format (`a+b` for mixed folders) is pickle-based."""
+    return any(part in PICKLE_FORMATS for part in fmt.split("+"))
+
+
+def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, ...]:
+    """Measure `inv` against every rule of `budget`, in a fixed order."""
+    out: list[RuleResult] = []
+    if budget.max_size is not None:
+        size = inv.file_bytes
+        out.append(
+            RuleResult(
+                "max-size",
+                size,
+                budget.max_size,
+                size <= budget.max_size,
+                _fmt_bytes(size),
+                _fmt_bytes(budget.max_size),
+            )
+        )
+    n = inv.total_params
+    if budget.max_params is not None:
+        out.append(
+            RuleResult(
+                "max-params", n, budget.max_params, n <= budget.max_params, _fmt_count(n), _fmt_count(budget.max_params)
+            )
+        )
+    if budget.min_params is not None:
+        out.append(
+            RuleResult(
+                "min-params", n, budget.min_params, n >= budget.min_params, _fmt_count(n), _fmt_count(budget.min_params)
+            )
+        )
+    if budget.expect_params is not None:
+        e = budget.expect_params
+        off = n - e.value
+        out.append(
+            RuleResult(
+                "expect-params",
+                n,
+                {"value": e.value, "tolerance": e.tol},
+                abs(off) <= e.tol,
+                _fmt_count(n),
+                f"{e.value:,} ± {e.tol:,}",
+                f"off by {off:+,}" if off else "",
+            )
+        )
+    if budget.allow_dtypes is not None:
+        present = list(inv.by_dtype)
+        bad = [d for d in present if d not in budget.allow_dtypes]
+        out.append(
+            RuleResult(
+                "allow-dtypes",
+                present,
+                list(budget.allow_dtypes),
+                not bad,
+                ", ".join(present) or "(none)",
+                ", ".join(budget.allow_dtypes),
+                f"not allowed: {', '.join(bad)}" if bad else "",
+            )
+        )
+    if budget.forbid_pickle:
+        pk = is_pickle_format(inv.format)
+        out.append(
+            RuleResult(
+                "forbid-pickle",
+                inv.format,
+                "no pickle",
+                not pk,
+                inv.format,
+                "no pickle-based file",
+                "pickle-based format" if pk else "",
+            )
+        )
+    for group, limit in budget.max_share:
+        gp, share = group_share(inv, group)
+        out.append(
+            RuleResult(
+                f"max-share {group}",
+                round(share, 6),
+                limit,
+                share <= limit,
+                f"{share:.1%} ({gp:,} params)",
+                f"{limit:.1%}",
+                "" if gp else "no tensor matches this group",
+            )
+        )
+    return tuple(out)
+
+
+def _is_pickle_file(path: str) -> bool:
+    """True when `mi scan` finds pickle streams in `path` (used when the readers refuse the file)."""
+    from .scan import scan
+
+    try:
+        report = scan(path)
+    except InspectError:
+        return False
+    return any(f.streams or f.format in PICKLE_FORMATS for f in report.files)
+
+
+def check_path(path: str, budget: Budget, source: str = "flags") -> PathResult:
+    """Load `path` and check it. A pickle refused as unsafe fails `--forbid-pickle` instead of being unreadable."""
+    from ..errors import UnsafePickleError
+    from ..loaders.folder import load
+
+    try:
+        inv = load(path)
+    except InspectError as exc:
+        if not budget.forbid_pickle or not (isinstance(exc, UnsafePickleError) or _is_pickle_file(path)):
+            raise
+        rule = RuleResult(
+            "forbid-pickle",
+            "pickle",
+            "no pickle",
+            False,
+            "pickle (refused: unsafe globals)",
+            "no pickle-based file",
+            "unsafe globals; run `mi scan` for details",
+        )
+        return PathResult(path, (rule,), budget_source=source)
+    return PathResult(path, check_inventory(inv, budget), budget_source=source)
+
+
+def run_check(paths: list[str], flags: Budget, pyproject: Path | None, *, use_config: bool = True) -> CheckReport:
+    """Check every path against its budget (pyproject defaults and globs, then flags on top).
+
+    With no paths, checks the files the pyproject's glob tables match. One path that cannot be read makes
+    the report's exit code 2 (the others are still checked when there are several).
+    """
+    config = None
+    if use_config:
+        found = pyproject if pyproject is not None else find_pyproject(Path.cwd())
+        if found is not None:
+            config = load_config(found)
+        elif pyproject is not None:
+            raise UsageError("config file not found", path=str(pyproject))
+    targets = [Path(p) for p in paths]
+    if not targets:
+        if config is None:
+            raise UsageError("no PATH given and no [tool.mi.check] table in pyproject.toml")
+        targets = config.globbed_paths()
+        if not targets:
+            raise UsageError(f"no PATH given and no file matches the globs of {config.path}")
+    results: list[PathResult] = []
+    budgets = [(t, config.budget_for(t).merged(flags) if config else flags) for t in targets]
+    if all(b.empty for _, b in budgets):
+        raise UsageError(
+            "no budget applies: give --max-size/--max-params/… or a [tool.mi.check] table in pyproject.toml",
+            path=str(targets[0]) if len(targets) == 1 else None,
+        )
+    for t, budget in budgets:
+        source = "flags" if config is None else ("flags + " + config.path if not flags.empty else config.path)
+        if budget.empty:
+            # A file no glob and no default covers (pre-commit passes every staged model file): nothing to check.
+            results.append(PathResult(str(t), (), budget_source="no budget applies"))
+            continue
+        if len(targets) == 1:
+            results.append(check_path(str(t), budget, source))
+            continue
+        try:
+            results.append(check_path(str(t), budget, source))
+        except InspectError as exc:
+            results.append(PathResult(str(t), error=str(exc), budget_source=source))
+    return CheckReport(tuple(results))
+
+
+def check_document(report: CheckReport) -> dict[str, Any]:
+    """The `--json` document (schema_version 1)."""
+    from ..inventory import SCHEMA_VERSION
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "check",
+        "passed": report.exit_code == EXIT_OK,
+        "exit_code": report.exit_code,
+        "results": [
+            {
+                "path": r.path,
+                "passed": r.passed,
+                "budget_source": r.budget_source,
+                "error": r.error,
+                "rules": [
+                    {"rule": x.rule, "measured": x.measured, "limit": x.limit, "passed": x.passed, "detail": x.detail}
+                    for x in r.rules
+                ],
+            }
+            for r in report.results
+        ],
+    }
+
+
+__all__ = [
+    "Budget",
+    "CheckReport",
+    "check_document",
+    "check_inventory",
+    "parse_count",
+    "parse_expect",
+    "parse_size",
+    "run_check",
+]

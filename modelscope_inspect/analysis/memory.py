@@ -1,0 +1,1044 @@
+"""Where the memory goes: weights at every precision, KV cache, activations, training state, FLOPs.
+
+Every figure is exact integer arithmetic over the hyperparameters (`HParams`) and the options, and every
+factor that is a choice rather than a fact is written into `assumptions`, so two tools can be compared.
+Pure Python: no torch import on this path.
+
+Activations are modelled tensor by tensor after what autograd really saves for backward in the HF
+`transformers` implementations (checked against `torch.autograd.graph.saved_tensors_hooks` in
+tests/test_memory_oracles.py for GPT-2, Llama, Mistral, Qwen2, OPT, Phi, Falcon, Gemma, Mixtral and
+Qwen2-MoE). Per transformer layer, with `T = b·s` tokens and the activation dtype's width `dt`:
+
+* norms — LayerNorm saves its input (`T·h·dt`) and fp32 mean and rstd (`2·T·4`); HF's Python RMSNorm saves
+  an fp32 copy of its input (`T·h·4`), the fp32 rsqrt (`T·4`) and the normalised value cast back (`T·h·dt`).
+* attention — the q/k/v projection input (`T·h·dt`); q, k, v as the attention kernel keeps them; the
+  output-projection input. Eager attention also keeps the s×s probabilities (`b·a·s²`, fp32 when the model
+  upcasts the softmax), and with attention dropout the dropout mask and the dropped probabilities.
+  SDPA/flash keep the log-sum-exp (`b·a·s·4`) instead of any s×s tensor.
+* MLP — its input, the activation function's saved inputs (HF's `gelu_new` is Python: 4 tensors of d_ff),
+  the gate/up products of gated MLPs, the down-projection input.
+* dropout — a mask per dropout with p > 0: one byte an element with the fused kernel CUDA runs
+  (`native_dropout`), a dtype-sized noise tensor with the CPU kernel.
+* MoE (transformers' default `grouped_mm` experts) — router softmax and top-k, per routed token a gathered
+  copy of its input, the expert's gated intermediates and the weighted output, permutation indices.
+* outside the layers — token (and position) ids as int64, rotary cos/sin, the final norm, the LM-head input,
+  and the loss: HF upcasts logits to fp32 and log-softmax keeps its fp32 output (`T·V·4`) plus int64 targets.
+
+The inference working set (tests/test_memory_inference.py) and the KV cache (equal to a real DynamicCache)
+are checked the same way: against measurements, never against a second copy of these formulas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ..errors import MalformedFileError, UsageError
+from .hparams import HParams
+
+MEMORY_SCHEMA_VERSION = 1
+GIB = 1024**3
+
+
+class Precision(StrEnum):
+    """Element types a user can pick for weights, activations and the KV cache."""
+
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+    fp8 = "fp8"
+    int8 = "int8"
+    int4 = "int4"
+
+
+BITS: dict[Precision, int] = {
+    Precision.fp32: 32,
+    Precision.fp16: 16,
+    Precision.bf16: 16,
+    Precision.fp8: 8,
+    Precision.int8: 8,
+    Precision.int4: 4,
+}
+FLOAT_COMPUTE = (Precision.fp32, Precision.fp16, Precision.bf16)
+
+
+class Attention(StrEnum):
+    """Attention implementation: decides whether the s×s probabilities are kept for backward."""
+
+    eager = "eager"
+    sdpa = "sdpa"
+    flash = "flash"
+
+
+class Recompute(StrEnum):
+    """Activation recomputation (gradient checkpointing): none, selective (core attention), full (per layer)."""
+
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class Optimizer(StrEnum):
+    """Optimizer whose state is held per parameter."""
+
+    adam = "adam"
+    adamw = "adamw"
+    sgd = "sgd"
+
+
+class Device(StrEnum):
+    """Where training runs; decides the dropout kernel (fused 1-byte masks on GPU, dtype-sized noise on CPU)."""
+
+    gpu = "gpu"
+    cpu = "cpu"
+
+
+def parse_precision(value: str, *, option: str = "--dtype") -> Precision:
+    """`"bf16"` → `Precision.bf16`; also accepts `float16`, `half`, `bfloat16`, `float32`, `float`, `f16`…"""
+    aliases = {
+        "float32": "fp32",
+        "float": "fp32",
+        "f32": "fp32",
+        "float16": "fp16",
+        "half": "fp16",
+        "f16": "fp16",
+        "bfloat16": "bf16",
+        "float8": "fp8",
+        "f8": "fp8",
+        "i8": "int8",
+        "i4": "int4",
+    }
+    key = value.strip().lower().removeprefix("torch.")
+    key = aliases.get(key, key)
+    try:
+        return Precision(key)
+    except ValueError:
+        known = ", ".join(p.value for p in Precision)
+        raise UsageError(f"{option}: unknown dtype {value!r}; choose one of {known}", rule="dtype-known") from None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryOptions:
+    """What the user asked: shape, precisions, and the training setup."""
+
+    batch: int = 1
+    seq: int = 2048
+    dtype: Precision = Precision.fp16
+    kv_dtype: Precision | None = None  # default: the activation dtype
+    training: bool = False
+    optimizer: Optimizer = Optimizer.adamw
+    mixed_precision: bool = False
+    recompute: Recompute = Recompute.none
+    attention: Attention = Attention.sdpa
+    device: Device = Device.gpu
+    group_size: int | None = None
+
+    def validate(self) -> None:
+        """Positive shape; training needs a float dtype; mixed precision needs a 16-bit compute dtype."""
+        if self.batch <= 0:
+            raise UsageError(f"--batch must be positive, got {self.batch}", rule="batch-positive")
+        if self.seq <= 0:
+            raise UsageError(f"--seq must be positive, got {self.seq}", rule="seq-positive")
+        if self.group_size is not None and self.group_size <= 0:
+            raise UsageError(f"--group-size must be positive, got {self.group_size}", rule="group-size-positive")
+        if self.training and self.dtype not in FLOAT_COMPUTE:
+            raise UsageError(
+                f"--training needs --dtype fp32, fp16 or bf16 (got {self.dtype}); training quantized weights "
+                "(QLoRA and the like) is not modelled",
+                rule="training-dtype",
+            )
+        if self.mixed_precision and self.dtype == Precision.fp32:
+            raise UsageError(
+                "--mixed-precision needs --dtype fp16 or bf16 (the compute precision; the fp32 master copy is "
+                "added on top)",
+                rule="mixed-precision-dtype",
+            )
+
+    @property
+    def act_dtype(self) -> Precision:
+        """Activations are computed in the weight dtype; quantized weights compute in fp16."""
+        return self.dtype if self.dtype in FLOAT_COMPUTE else Precision.fp16
+
+    @property
+    def kv(self) -> Precision:
+        """The KV-cache dtype: `--kv-dtype`, else the activation dtype."""
+        return self.kv_dtype or self.act_dtype
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What each family's HF implementation saves
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Implementation facts that change what is saved for backward (from the preset and the raw config)."""
+
+    norm: str  # "layernorm" | "rmsnorm"
+    norms_per_layer: int
+    mlp: str  # "gated" | "plain"
+    act: str
+    rotary_dim: int  # 0: no rotary embedding
+    learned_positions: int  # rows of a learned position table (0: none)
+    position_ids_per_sequence: bool  # position ids b×s (opt: from the attention mask) rather than 1×s
+    softmax_fp32: bool  # eager softmax computed in fp32 whatever the dtype (llama family)
+    p_embd: float
+    p_attn: float
+    p_resid: float
+    p_act: float
+    measured: bool  # checked against autograd in the test-suite
+    experts_per_token: int = 1
+    num_experts: int = 0
+    moe_layers: int = 0  # layers whose MLP is a mixture of experts
+    moe_ff: int = 0  # width of one routed expert
+    shared_ff: int = 0  # width of the always-on shared expert (qwen2_moe), 0: none
+    norm_topk: bool = False  # top-k routing weights renormalised (mixtral)
+
+
+_LLAMA_LIKE = ("llama", "mistral", "qwen2", "gemma", "mixtral", "qwen2_moe")
+_MEASURED = ("gpt2", "llama", "mistral", "qwen2", "opt", "phi", "falcon", "gemma", "mixtral", "qwen2_moe")
+# transformers' config defaults per family for the keys read below.
+_DEFAULT_ACT = {
+    "gpt2": "gelu_new",
+    "bert": "gelu",
+    "roberta": "gelu",
+    "t5": "relu",
+    "opt": "relu",
+    "phi": "gelu_new",
+    "falcon": "gelu",
+    "chatglm": "silu",
+    "gemma": "gelu_pytorch_tanh",
+}
+
+
+def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
+    for key in keys:
+        v = config.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return float(v)
+    return default
+
+
+def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
+    """The saved-tensor profile of `hp.arch` (defaults of transformers' config classes when a key is absent)."""
+    cfg: Mapping[str, Any] = config or {}
+    arch = hp.arch
+    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or _DEFAULT_ACT.get(arch, "silu"))
+    if arch == "t5":
+        proj = str(cfg.get("feed_forward_proj", "relu"))
+        act = proj.removeprefix("gated-")
+    d_head = hp.d_head if hp.heads else 0
+    rotary = 0
+    if arch in (*_LLAMA_LIKE, "falcon", "chatglm"):
+        rotary = d_head
+    elif arch == "phi":
+        rotary = int(d_head * _num(cfg, "partial_rotary_factor", default=0.5))
+    learned = 0
+    if arch in ("gpt2", "bert", "roberta"):
+        learned = hp.max_positions or 0
+    elif arch == "opt":
+        learned = (hp.max_positions or 0) + 2
+    if arch == "gpt2":
+        drops = (
+            _num(cfg, "embd_pdrop", default=0.1),
+            _num(cfg, "attn_pdrop", default=0.1),
+            _num(cfg, "resid_pdrop", default=0.1),
+            0.0,
+        )
+    elif arch in ("bert", "roberta"):
+        hidden = _num(cfg, "hidden_dropout_prob", default=0.1)
+        drops = (hidden, _num(cfg, "attention_probs_dropout_prob", default=0.1), hidden, 0.0)
+    elif arch == "opt":
+        # transformers' OPTDecoder applies no dropout to the embeddings, only after attention and MLP.
+        drops = (
+            0.0,
+            _num(cfg, "attention_dropout"),
+            _num(cfg, "dropout", default=0.1),
+            _num(cfg, "activation_dropout"),
+        )
+    elif arch == "t5":
+        rate = _num(cfg, "dropout_rate", default=0.1)
+        drops = (rate, rate, rate, rate)
+    elif arch == "phi":
+        drops = (_num(cfg, "embd_pdrop"), _num(cfg, "attention_dropout"), _num(cfg, "resid_pdrop"), 0.0)
+    elif arch in ("falcon", "chatglm"):
+        drops = (0.0, _num(cfg, "attention_dropout"), _num(cfg, "hidden_dropout"), 0.0)
+    else:
+        drops = (0.0, _num(cfg, "attention_dropout"), 0.0, 0.0)
+    norm = "layernorm"
+    if arch in (*_LLAMA_LIKE, "t5") or (arch == "chatglm" and bool(hp.get("rmsnorm", True))):
+        norm = "rmsnorm"
+    # Parallel blocks (phi; falcon with parallel_attn) feed attention and MLP from one norm output.
+    norms = 2
+    if arch == "phi":
+        norms = 1
+    elif arch == "falcon":
+        if hp.get("new_decoder_architecture", False):
+            norms = int(hp.get("num_ln_in_parallel_attn") or 2)
+        elif hp.get("parallel_attn", True):
+            norms = 1
+    gated = arch in (*_LLAMA_LIKE, "chatglm") or (arch == "t5" and bool(hp.get("gated", False)))
+    return Profile(
+        norm=norm,
+        norms_per_layer=norms,
+        mlp="gated" if gated else "plain",
+        act=act,
+        rotary_dim=rotary,
+        learned_positions=learned,
+        position_ids_per_sequence=arch == "opt",
+        softmax_fp32=arch in _LLAMA_LIKE,
+        p_embd=drops[0],
+        p_attn=drops[1],
+        p_resid=drops[2],
+        p_act=drops[3],
+        measured=arch in _MEASURED,
+        experts_per_token=(hp.experts_per_token or 1) if hp.num_experts else 1,
+        num_experts=hp.num_experts or 0,
+        **_moe(hp, cfg),
+    )
+
+
+def _moe(hp: HParams, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Which layers route tokens to experts, and the expert widths (transformers' mixtral / qwen2_moe)."""
+    if not hp.num_experts:
+        return {}
+    if hp.arch == "qwen2_moe":
+        step = int(hp.get("decoder_sparse_step", 1) or 1)
+        dense = set(hp.get("mlp_only_layers", ()) or ())
+        n = sum(1 for i in range(hp.layers) if i not in dense and (i + 1) % step == 0)
+        return {
+            "moe_layers": n,
+            "moe_ff": int(hp.get("moe_intermediate_size", 1408)),
+            "shared_ff": int(hp.get("shared_expert_intermediate_size", 5632)),
+            "norm_topk": bool(cfg.get("norm_topk_prob", False)),
+        }
+    return {"moe_layers": hp.layers, "moe_ff": hp.d_ff or 0, "norm_topk": True}
+
+
+# Extra tensors (in units of d_ff) an activation function saves beyond its output: HF's `gelu_new` and
+# `gelu_fast` are Python (pow/tanh/mul chains); torch's C kernels save their input; relu saves its output,
+# which is the tensor the next matmul saves anyway.
+_ACT_SAVED = {"gelu_new": 4, "gelu_fast": 4, "gelu_python": 3, "relu": 0, "quick_gelu": 2}
+
+
+def act_saved(act: str) -> int:
+    """Tensors of d_ff elements the activation function itself saves for backward."""
+    return _ACT_SAVED.get(act, 1)
+
+
+def _d_ff(hp: HParams, config: Mapping[str, Any] | None) -> int:
+    if hp.d_ff is not None:
+        return hp.d_ff
+    if hp.arch in ("gpt2", "phi", "falcon", "bert", "roberta", "opt"):
+        return 4 * hp.d_model
+    key = {"chatglm": "ffn_hidden_size", "t5": "d_ff"}.get(hp.arch, "intermediate_size")
+    raise MalformedFileError(
+        f"config has no {key!r} (the MLP width) needed for the activation and FLOP terms",
+        path=hp.path,
+        rule="config-key",
+    )
+
+
+def _heads(hp: HParams) -> int:
+    if hp.heads is None:
+        key = {"gpt2": "n_head", "t5": "num_heads"}.get(hp.arch, "num_attention_heads")
+        raise MalformedFileError(
+            f"config has no {key!r} (the attention heads) needed for the KV-cache and activation terms"
+            + ("" if hp.path else "; pass --heads"),
+            path=hp.path,
+            rule="config-key",
+        )
+    return hp.heads
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One line of the breakdown: a name, its exact bytes, and how it was computed."""
+
+    name: str
+    bytes: int
+    formula: str = ""
+    per_param: float | None = None
+    layers: int | None = None  # per-layer terms: how many layers have it (None: all of them)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "bytes": self.bytes, "formula": self.formula}
+        if self.per_param is not None:
+            d["bytes_per_param"] = self.per_param
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class KVCache:
+    """KV-cache size: total bytes, bytes per token (all layers), cached tokens per layer."""
+
+    bytes: int
+    per_token: int
+    tokens_per_layer: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryReport:
+    """Everything `mi memory` prints; `to_dict` is the `--json` document."""
+
+    source: str
+    arch: str
+    params: int
+    options: MemoryOptions
+    weights_bytes: int
+    weights_by_precision: dict[str, int]
+    stored: dict[str, Any] | None
+    kv: KVCache
+    activation_terms: tuple[Term, ...]
+    activation_bytes: int
+    activation_kind: str
+    korthikanti_bytes: int
+    korthikanti_formula: str
+    training_terms: tuple[Term, ...]
+    training_bytes: int | None
+    inference_bytes: int
+    flops_forward: int
+    flops_training: int
+    flops_terms: tuple[Term, ...]
+    assumptions: tuple[str, ...]
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.options
+        doc: dict[str, Any] = {
+            "schema_version": MEMORY_SCHEMA_VERSION,
+            "command": "memory",
+            "source": self.source,
+            "arch": self.arch,
+            "hparams": self.hparams,
+            "options": {
+                "batch": o.batch,
+                "seq": o.seq,
+                "dtype": o.dtype.value,
+                "kv_dtype": o.kv.value,
+                "activation_dtype": o.act_dtype.value,
+                "training": o.training,
+                "optimizer": o.optimizer.value if o.training else None,
+                "mixed_precision": o.mixed_precision,
+                "recompute": o.recompute.value,
+                "attention": o.attention.value,
+                "device": o.device.value,
+                "group_size": o.group_size,
+            },
+            "params": self.params,
+            "weights_bytes": self.weights_bytes,
+            "weights_by_precision": dict(self.weights_by_precision),
+            "stored": self.stored,
+            "kv_cache_bytes": self.kv.bytes,
+            "kv_cache_bytes_per_token": self.kv.per_token,
+            "kv_cache_tokens_per_layer": list(self.kv.tokens_per_layer),
+            "activation_bytes": self.activation_bytes,
+            "activation_kind": self.activation_kind,
+            "activation_terms": [t.to_dict() for t in self.activation_terms],
+            "korthikanti_bytes": self.korthikanti_bytes,
+            "korthikanti_formula": self.korthikanti_formula,
+            "inference_bytes": self.inference_bytes,
+            "flops_per_token": {"forward": self.flops_forward, "training": self.flops_training},
+            "flops_terms": [t.to_dict() for t in self.flops_terms],
+            "assumptions": list(self.assumptions),
+        }
+        if o.training:
+            doc["training_bytes"] = self.training_bytes
+            doc["training_terms"] = [t.to_dict() for t in self.training_terms]
+        return doc
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weights
+
+
+def weight_bytes(params: int, precision: Precision, group_size: int | None = None) -> int:
+    """Bytes of `params` weights at `precision`; integer types with `group_size` add per group one fp16
+    scale and one zero point of the weight's width (the GPTQ/AWQ layout)."""
+    bits = params * BITS[precision]
+    if group_size and precision in (Precision.int8, Precision.int4):
+        groups = -(-params // group_size)
+        bits += groups * (16 + BITS[precision])
+    return (bits + 7) // 8
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# KV cache
+
+
+def kv_cache(hp: HParams, opts: MemoryOptions) -> KVCache:
+    """`2 × layers × kv_heads × head_dim × tokens × batch × bytes`, per layer type.
+
+    Sliding-window layers hold `min(seq, window − 1)` tokens: what transformers 5's `DynamicSlidingWindowLayer`
+    keeps after a forward (it slices the last `window − 1` keys; the new token makes `window`). Encoder-only
+    models have no cache; encoder-decoders add a cross-attention cache over an encoder input of `seq` tokens.
+    """
+    if hp.is_encoder_only:
+        return KVCache(0, 0, (), ("encoder-only model: no KV cache",))
+    _heads(hp)  # names the missing key if the config has no heads
+    kv_dim = hp.n_kv_heads * hp.d_head
+    per_layer_token = 2 * kv_dim * BITS[opts.kv]  # bits for one token in one layer
+    tokens: list[int] = []
+    notes: list[str] = []
+    for kind in hp.attention_layer_types:
+        if kind == "sliding_attention" and hp.sliding_window:
+            tokens.append(min(opts.seq, hp.sliding_window - 1))
+        else:
+            tokens.append(opts.seq)
+    if any(k == "sliding_attention" for k in hp.attention_layer_types) and hp.sliding_window:
+        n = sum(1 for k in hp.attention_layer_types if k == "sliding_attention")
+        notes.append(
+            f"{n} sliding-window layer(s) (window {hp.sliding_window}) keep min(seq, window−1) tokens, as "
+            "transformers' DynamicSlidingWindowLayer does after a forward; right after a prefill longer than "
+            "the window those tokens are a view into the prefill's full-length tensor until the next step"
+        )
+    bits = sum(t * per_layer_token for t in tokens) * opts.batch
+    per_token_bits = per_layer_token * len(tokens)
+    if hp.is_encoder_decoder:
+        enc_bits = per_layer_token * opts.seq * opts.batch * hp.layers
+        bits += enc_bits
+        notes.append(
+            "encoder-decoder: cross-attention cache over an encoder input of seq tokens in every decoder layer"
+        )
+    return KVCache((bits + 7) // 8, (per_token_bits + 7) // 8, tuple(tokens), tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Activations
+
+
+def _b(x: Precision) -> int:
+    return BITS[x] // 8
+
+
+def training_activations(
+    hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int
+) -> tuple[list[Term], list[Term], list[Term]]:
+    """Bytes saved for backward in one training forward: (one layer's terms, one layer's s×s terms, the
+    terms outside the layers). The caller multiplies the per-layer terms by the number of layers."""
+    b, s, h = opts.batch, opts.seq, hp.d_model
+    T = b * s
+    a = _heads(hp)
+    hd = hp.d_head
+    kvh = hp.n_kv_heads
+    dt = _b(opts.act_dtype)
+    mask = 1 if opts.device == Device.gpu else dt  # fused native_dropout keeps a bool mask; CPU keeps noise
+    layer: list[Term] = []
+    ssq: list[Term] = []
+
+    if prof.norm == "layernorm":
+        norm_bytes, norm_f = T * h * dt + 2 * T * 4, "T·h·dt + 2·T·4"
+    else:
+        norm_bytes, norm_f = T * h * 4 + T * 4 + T * h * dt, "T·h·4 + T·4 + T·h·dt"
+    n_norms = prof.norms_per_layer
+    layer.append(
+        Term(f"{n_norms} × {prof.norm}", n_norms * norm_bytes, f"{n_norms}·({norm_f})" if n_norms > 1 else norm_f)
+    )
+    layer.append(Term("q/k/v projection input", T * h * dt, "T·h·dt"))
+
+    # With attention dropout on CPU, PyTorch's SDPA falls back to the math kernel, which saves what eager does.
+    kind = opts.attention
+    if kind == Attention.sdpa and opts.device == Device.cpu and prof.p_attn > 0:
+        kind = Attention.eager
+    # A sliding window only masks anything when the sequence is longer than the window.
+    sliding = (
+        any(k == "sliding_attention" for k in hp.attention_layer_types)
+        and hp.sliding_window is not None
+        and s > hp.sliding_window
+    )
+    if kind == Attention.eager:
+        layer.append(Term("q, k, v (kv repeated)", 3 * T * a * hd * dt, "3·T·a·hd·dt"))
+        sm = 4 if prof.softmax_fp32 else dt
+        ssq.append(Term("softmax output (s×s)", b * a * s * s * sm, f"b·a·s²·{sm}"))
+        if prof.p_attn > 0:
+            ssq.append(Term("dropout mask (s×s)", b * a * s * s * mask, f"b·a·s²·{mask}"))
+            ssq.append(Term("dropped probs (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
+        elif prof.softmax_fp32 and dt != 4:
+            ssq.append(Term("probs in dtype (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
+        layer.append(Term("o-projection input", T * a * hd * dt, "T·a·hd·dt"))
+    else:
+        # Fused kernels keep q, k, v as given (k, v at kv heads: GQA handled inside the kernel; HF's SDPA
+        # path repeats k/v when it must pass a mask — a sliding window shorter than the sequence — and SDPA
+        # then keeps that mask too), the output and the log-sum-exp.
+        rep = kind == Attention.sdpa and sliding
+        kv_store = a if rep else kvh
+        layer.append(Term("q, k, v", T * (a + 2 * kv_store) * hd * dt, f"T·(a + 2·{'a' if rep else 'kv'})·hd·dt"))
+        layer.append(Term("output = o-proj input", T * a * hd * dt, "T·a·hd·dt"))
+        layer.append(Term("log-sum-exp", b * a * s * 4, "b·a·s·4"))
+        if rep:
+            layer.append(Term("sliding-window mask (b×1×s×s)", b * s * s * dt, "b·s²·dt"))
+    if prof.p_resid > 0:
+        layer.append(Term("residual dropout masks", 2 * T * h * mask, f"2·T·h·{mask}"))
+
+    n_ff = act_saved(prof.act) + (3 if prof.mlp == "gated" else 1)
+    if n_norms > 1:  # otherwise the MLP reads the same norm output as attention (parallel block)
+        layer.append(Term("mlp input", T * h * dt, "T·h·dt"))
+    L = _layers(hp)
+    dense = L - prof.moe_layers
+    some = None if dense == L else dense
+    if dense:
+        ff_f = f"{n_ff}·T·d_ff·dt" if n_ff > 1 else "T·d_ff·dt"
+        layer.append(Term(f"mlp intermediates ({prof.act})", n_ff * T * d_ff * dt, ff_f, layers=some))
+    if prof.p_act > 0:
+        layer.append(Term("activation dropout mask", T * d_ff * mask, f"T·d_ff·{mask}", layers=some))
+    if prof.moe_layers:
+        # transformers' default `grouped_mm` experts: tokens are gathered per expert (a copy of h each),
+        # gate/up/act/product of d_moe each, the weighted output (h) and three int64 permutation indices.
+        k, E, f, n = prof.experts_per_token, prof.num_experts, prof.moe_ff, prof.moe_layers
+        router = T * E * 4 + T * k * 8 + ((T * k * 4 + T * 4) if prof.norm_topk else 0)
+        layer.append(
+            Term(
+                "router (softmax, top-k)",
+                router,
+                "T·E·4 + T·k·8" + (" + T·k·4 + T·4" if prof.norm_topk else ""),
+                layers=n,
+            )
+        )
+        layer.append(
+            Term(f"expert intermediates ({prof.act})", k * T * n_ff * f * dt, f"k·T·{n_ff}·d_moe·dt", layers=n)
+        )
+        layer.append(
+            Term("routed token copies", k * T * (2 * h * dt + 28) + E * 4, "k·T·(2·h·dt + 28) + E·4", layers=n)
+        )
+        if prof.shared_ff:
+            sf = prof.shared_ff
+            layer.append(
+                Term(
+                    "shared expert",
+                    n_ff * T * sf * dt + T * h * dt + T * dt,
+                    f"{n_ff}·T·d_shared·dt + T·h·dt + T·dt",
+                    layers=n,
+                )
+            )
+
+    outside: list[Term] = [Term("token ids (int64)", T * 8, "T·8")]
+    if prof.learned_positions and prof.position_ids_per_sequence:
+        outside.append(Term("position ids (int64)", T * 8, "T·8"))
+    elif prof.learned_positions:
+        outside.append(Term("position ids (int64)", s * 8, "s·8"))
+    if prof.rotary_dim:
+        outside.append(Term("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
+    if prof.p_embd > 0:
+        outside.append(Term("embedding dropout mask", T * h * mask, f"T·h·{mask}"))
+    outside.append(Term(f"final {prof.norm}", norm_bytes, norm_f))
+    outside.append(Term("lm-head input", T * h * dt, "T·h·dt"))
+    outside.append(Term("loss: log-softmax, targets", T * hp.vocab * 4 + T * 8 + 4, "T·V·4 + T·8 + 4"))
+    return layer, ssq, outside
+
+
+def _assumptions(
+    hp: HParams, prof: Profile, opts: MemoryOptions, params: int, kv: KVCache, kt_formula: str
+) -> list[str]:
+    """Every choice behind the figures, in the order of the tables."""
+    from .hparams import HF_DEFAULTS
+
+    dt = opts.act_dtype
+    out = [
+        f"{key} not in config.json: transformers' default {HF_DEFAULTS.get(hp.arch, {}).get(key)!r} used"
+        for key in getattr(hp, "defaults_used", ())
+    ]
+    if hp.max_positions and opts.seq > hp.max_positions and prof.learned_positions:
+        out.append(f"seq {opts.seq} exceeds the {hp.max_positions} learned positions of this model")
+    elif hp.max_positions and opts.seq > hp.max_positions:
+        out.append(f"seq {opts.seq} exceeds max_position_embeddings {hp.max_positions} of this config")
+    out.append(f"weights: {params:,} parameters × {BITS[opts.dtype]} bits ({opts.dtype})")
+    if opts.group_size:
+        out.append(
+            f"group quantization (int8/int4 rows): per {opts.group_size} weights one fp16 scale and one zero "
+            "point of the weight's width (GPTQ/AWQ layout); every parameter quantized"
+        )
+    out.append(
+        f"KV cache: 2·layers·kv_heads·head_dim·tokens·batch at {opts.kv}, kv_heads={hp.n_kv_heads}, "
+        f"head_dim={hp.d_head}"
+    )
+    out.extend(f"KV cache: {n}" for n in kv.notes)
+    compute = "weights quantized, compute in fp16" if opts.dtype not in FLOAT_COMPUTE else "the compute dtype"
+    out.append(f"activations in {dt} ({compute})")
+    if opts.training:
+        if opts.device == Device.gpu:
+            mask = "1-byte bool masks (fused native_dropout, as on GPU)"
+        else:
+            mask = f"{_b(dt)}-byte noise tensors (PyTorch's CPU dropout)"
+        out.append(
+            f"dropout p: embeddings {prof.p_embd:g}, attention {prof.p_attn:g}, residual {prof.p_resid:g}; {mask}"
+        )
+        math_fallback = opts.attention == Attention.sdpa and opts.device == Device.cpu and prof.p_attn > 0
+        if opts.attention == Attention.eager or math_fallback:
+            what = "s×s probabilities kept for backward" + (" (softmax in fp32)" if prof.softmax_fp32 else "")
+        else:
+            what = "the fused kernel keeps q, k, v, output and fp32 log-sum-exp, no s×s tensor"
+        out.append(f"attention {opts.attention}: {what}")
+        if math_fallback:
+            out.append("sdpa on CPU with attention dropout runs PyTorch's math kernel, which saves what eager saves")
+        out.append(
+            f"{prof.norm}; {prof.mlp} mlp with {prof.act} (saves {act_saved(prof.act)} d_ff tensor(s) itself); "
+            "loss: fp32 log-softmax over the vocabulary"
+        )
+        if prof.measured:
+            out.append(f"activation model checked against autograd's saved tensors for HF {hp.arch}")
+        else:
+            out.append(f"activation model checked against autograd for {', '.join(_MEASURED)}; {hp.arch} by analogy")
+        out.append("not counted: the logits output, gradients in flight, allocator fragmentation, CUDA context")
+        wb = _b(opts.dtype)
+        if opts.mixed_precision:
+            out.append(
+                f"mixed precision: model and gradients in {opts.dtype} ({wb}+{wb} B/param), fp32 master copy and "
+                "fp32 optimizer states (Megatron/DeepSpeed layout; torch.autocast would also keep 16-bit weight "
+                "copies for backward)"
+            )
+        else:
+            out.append(f"pure {opts.dtype}: weights, gradients and optimizer states all in {opts.dtype}")
+        if opts.optimizer == Optimizer.sgd:
+            out.append("sgd without momentum holds no state (momentum adds one buffer per parameter)")
+        out.append(f"Korthikanti et al. 2022: {kt_formula}, assumes fp16 activations, 1-byte masks, no loss")
+    else:
+        out.append(
+            "inference working set: tensors live at the peak of a no-grad prefill with HF's implementation "
+            "(checked against the CPU allocator's peak for gpt2 and llama); the logits cover every position"
+        )
+    out.append(
+        f"FLOPs: 2 per matmul parameter per token + 4·L·s·(a·hd) attention at s = {opts.seq} (no causal halving)"
+    )
+    return out
+
+
+def _times_layers(t: Term, layers: int) -> Term:
+    n = layers if t.layers is None else t.layers
+    return Term(t.name, t.bytes * n, f"{'L' if t.layers is None else n}·{_paren(t.formula)}")
+
+
+def _paren(formula: str) -> str:
+    return f"({formula})" if " " in formula else formula
+
+
+def korthikanti(hp: HParams, opts: MemoryOptions) -> tuple[int, str]:
+    """Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models"), eq. 1–2:
+    s·b·h·L·(34 + 5·a·s/h) bytes without recomputation, 34·s·b·h·L selective, 2·s·b·h·L full."""
+    s, b, h, L, a = opts.seq, opts.batch, hp.d_model, _layers(hp), _heads(hp)
+    if opts.recompute == Recompute.full:
+        return 2 * s * b * h * L, "2·s·b·h·L"
+    if opts.recompute == Recompute.selective:
+        return 34 * s * b * h * L, "34·s·b·h·L"
+    # s·b·h·L·(34 + 5·a·s/h) = s·b·L·(34·h + 5·a·s), exact in integers.
+    return s * b * L * (34 * h + 5 * a * s), "s·b·h·L·(34 + 5·a·s/h)"
+
+
+def _layers(hp: HParams) -> int:
+    """Transformer layers that run per token: decoder plus encoder for encoder-decoder models."""
+    if hp.is_encoder_decoder and hp.encoder_layers is not None:
+        return hp.encoder_layers + (hp.decoder_layers or hp.layers)
+    return hp.layers
+
+
+_FUSED_QKV = ("gpt2", "falcon", "chatglm")
+
+
+def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int) -> list[Term]:
+    """Tensors live at the peak of a no-grad prefill of b×s tokens, besides weights and KV cache.
+
+    What stays alive through the layers (the input embeddings the model's forward still holds, the residual
+    stream, the current norm output, rotary cos/sin, eager attention's (b, 1, s, s) mask), plus the largest
+    of: attention (q — the whole fused qkv output for gpt2-style projections — k/v repeated to all heads,
+    and for eager the s×s scores and probabilities side by side), the MLP (a second residual-sized tensor
+    after the attention add, 3·d_ff for gated MLPs, 4·d_ff for HF's Python `gelu_new`, 2·d_ff else, and with
+    eager attention the probabilities the layer returned), and the logits of every position with the final
+    norm output. Checked against the CPU allocator's peak (torch.profiler) for HF GPT-2 and Llama.
+    """
+    b, s, h = opts.batch, opts.seq, hp.d_model
+    T = b * s
+    a, hd, kvh = _heads(hp), hp.d_head, hp.n_kv_heads
+    dt = _b(opts.act_dtype)
+    eager = opts.attention == Attention.eager
+    emb = T * h * dt + (s * h * dt if prof.learned_positions else 0)
+    keep = [
+        Term("input embeddings", emb, "T·h·dt" + (" + s·h·dt" if prof.learned_positions else "")),
+        Term("residual stream + norm output", 2 * T * h * dt, "2·T·h·dt"),
+    ]
+    if prof.rotary_dim:
+        keep.append(Term("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
+    if eager:
+        keep.append(Term("attention mask (b×1×s×s)", b * s * s * dt, "b·s²·dt"))
+
+    q = 3 * T * a * hd * dt if hp.arch in _FUSED_QKV else T * a * hd * dt
+    q_f = "3·T·a·hd·dt" if hp.arch in _FUSED_QKV else "T·a·hd·dt"
+    attn, attn_f = q, q_f
+    if eager:
+        if kvh != a:
+            attn += 2 * T * a * hd * dt
+            attn_f += " + 2·T·a·hd·dt"
+        sm = 4 if prof.softmax_fp32 else dt
+        attn += b * a * s * s * (dt + sm)
+        attn_f += f" + b·a·s²·(dt + {sm})"
+    else:
+        attn += T * a * hd * dt
+        attn_f += " + T·a·hd·dt"
+    k = prof.experts_per_token if prof.num_experts else 1
+    n_ff = 3 if prof.mlp == "gated" else (4 if act_saved(prof.act) >= 3 else 2)
+    mlp = T * h * dt + k * n_ff * T * (prof.moe_ff or d_ff) * dt
+    mlp_f = f"T·h·dt + {'k·' if k > 1 else ''}{n_ff}·T·d_ff·dt"
+    if eager:  # the layer still holds the attention probabilities it returned
+        mlp += b * a * s * s * dt
+        mlp_f += " + b·a·s²·dt"
+    peak, name, formula = max(
+        [(attn, "attention tensors (peak phase)", attn_f), (mlp, "mlp tensors (peak phase)", mlp_f)], key=lambda p: p[0]
+    )
+    in_layers = [*keep, Term(name, peak, formula)]
+    # After the last layer its tensors are gone; the LM head then writes the logits of every position.
+    at_head = [
+        Term("final norm output", T * h * dt, "T·h·dt"),
+        Term("logits, every position", T * hp.vocab * dt, "T·V·dt"),
+    ]
+    return max(in_layers, at_head, key=lambda terms: sum(t.bytes for t in terms))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training state and FLOPs
+
+
+def training_state(params: int, opts: MemoryOptions) -> list[Term]:
+    """Weights, gradients, optimizer states and the fp32 master copy, each with its bytes per parameter."""
+    wb = _b(opts.dtype)
+    terms = [
+        Term(f"weights ({opts.dtype})", params * wb, f"N·{wb}", wb),
+        Term(f"gradients ({opts.dtype})", params * wb, f"N·{wb}", wb),
+    ]
+    state_b = 4 if opts.mixed_precision else wb
+    state_name = "fp32" if opts.mixed_precision else str(opts.dtype)
+    if opts.mixed_precision:
+        terms.append(Term("fp32 master weights", params * 4, "N·4", 4))
+    if opts.optimizer in (Optimizer.adam, Optimizer.adamw):
+        terms.append(
+            Term(
+                f"{opts.optimizer} states (exp_avg, exp_avg_sq; {state_name})",
+                2 * params * state_b,
+                f"2·N·{state_b}",
+                2 * state_b,
+            )
+        )
+    else:
+        terms.append(Term("sgd state (none without momentum)", 0, "0", 0))
+    return terms
+
+
+def matmul_params(hp: HParams, params: int, prof: Profile) -> tuple[int, str]:
+    """Parameters used in a matmul per token: all (for MoE: those a token visits), minus the input-embedding
+    lookup tables (the LM head is a matmul even when tied to the embedding)."""
+    n = params
+    parts = ["N_active" if prof.num_experts else "N"]
+    if not hp.tied:
+        n -= hp.vocab * hp.d_model
+        parts.append("V·h (input embedding, a lookup)")
+    if prof.learned_positions:
+        n -= prof.learned_positions * hp.d_model
+        parts.append("positions·h (learned position table)")
+    return max(n, 0), " − ".join(parts)
+
+
+def flops(hp: HParams, params: int, prof: Profile, opts: MemoryOptions) -> tuple[int, int, list[Term]]:
+    """Forward FLOPs per token `2·N_matmul + 4·L·s·(a·hd)` (full s×s scores, no causal halving; sliding layers
+    attend to at most `window` keys) and training ≈ 3× forward (+1 forward with full recompute, +the attention
+    term with selective recompute)."""
+    n_mm, n_formula = matmul_params(hp, params, prof)
+    qd = _heads(hp) * hp.d_head
+    attn = 0
+    for kind in hp.attention_layer_types:
+        ctx = min(opts.seq, hp.sliding_window) if kind == "sliding_attention" and hp.sliding_window else opts.seq
+        attn += 4 * ctx * qd
+    if hp.is_encoder_decoder and hp.encoder_layers:
+        attn += 4 * opts.seq * qd * (hp.encoder_layers + hp.layers)  # encoder self- and decoder cross-attention
+    fwd = 2 * n_mm + attn
+    train = 3 * fwd
+    train_f = "3 × forward"
+    if opts.recompute == Recompute.full:
+        train, train_f = 4 * fwd, "4 × forward (full recompute reruns the forward)"
+    elif opts.recompute == Recompute.selective:
+        train, train_f = 3 * fwd + attn, "3 × forward + attention term (selective recompute)"
+    terms = [
+        Term("matmul parameters N_matmul", n_mm, n_formula),
+        Term("forward per token", fwd, "2·N_matmul + 4·L·s·(a·hd)"),
+        Term("training per token", train, train_f),
+    ]
+    return fwd, train, terms
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The whole report
+
+
+def estimate_memory(
+    hp: HParams,
+    params: int,
+    opts: MemoryOptions,
+    *,
+    config: Mapping[str, Any] | None = None,
+    source: str = "",
+    stored: dict[str, Any] | None = None,
+    active_params: int | None = None,
+) -> MemoryReport:
+    """Every memory term for `hp` with `params` parameters under `opts`; `stored` is the file's bytes as stored."""
+    opts.validate()
+    prof = profile_for(hp, config)
+    d_ff = _d_ff(hp, config)
+    kv = kv_cache(hp, opts)
+    L = _layers(hp)
+    dt = opts.act_dtype
+    assumptions: list[str] = []
+
+    layer, ssq, outside = training_activations(hp, prof, opts, d_ff)
+    per_layer = sum(t.bytes for t in layer) + sum(t.bytes for t in ssq)  # the largest layer (MoE terms included)
+    if opts.training:
+        kind = "saved for backward"
+        if opts.recompute == Recompute.none:
+            act_terms = [_times_layers(t, L) for t in layer + ssq]
+        elif opts.recompute == Recompute.selective:
+            act_terms = [_times_layers(t, L) for t in layer]
+            assumptions.append("selective recompute: the s×s attention tensors are recomputed in backward")
+        else:
+            b, s, h = opts.batch, opts.seq, hp.d_model
+            act_terms = [
+                Term("layer inputs (checkpoints)", L * b * s * h * _b(dt), "L·T·h·dt"),
+                Term("one layer recomputed", per_layer, "one layer's terms"),
+            ]
+            assumptions.append("full recompute: only each layer's input is kept; backward rebuilds one layer at a time")
+        act_terms += outside
+        act_bytes = sum(t.bytes for t in act_terms)
+    else:
+        kind = "inference working set"
+        act_terms = inference_working_set(hp, prof, opts, d_ff)
+        act_bytes = sum(t.bytes for t in act_terms)
+    kt_bytes, kt_formula = korthikanti(hp, opts)
+
+    weights_by = {p.value: weight_bytes(params, p, opts.group_size) for p in Precision}
+    w_bytes = weights_by[opts.dtype.value]
+    train_terms: list[Term] = []
+    train_total: int | None = None
+    if opts.training:
+        train_terms = training_state(params, opts)
+        train_terms.append(Term(f"activations ({kind})", act_bytes, "see activations"))
+        train_total = sum(t.bytes for t in train_terms)
+    working_set = inference_working_set(hp, prof, opts, d_ff) if opts.training else act_terms
+    inference_total = w_bytes + kv.bytes + sum(t.bytes for t in working_set)
+    fwd, train_flops, flop_terms = flops(hp, params if active_params is None else active_params, prof, opts)
+
+    assumptions = _assumptions(hp, prof, opts, params, kv, kt_formula) + assumptions
+
+    hparams_doc: dict[str, Any] = {
+        "vocab": hp.vocab,
+        "d_model": hp.d_model,
+        "layers": hp.layers,
+        "heads": hp.heads,
+        "kv_heads": hp.n_kv_heads if hp.heads else None,
+        "head_dim": hp.d_head if hp.heads else None,
+        "d_ff": d_ff,
+        "sliding_window": hp.sliding_window,
+    }
+    return MemoryReport(
+        source=source,
+        arch=hp.arch,
+        params=params,
+        options=opts,
+        weights_bytes=w_bytes,
+        weights_by_precision=weights_by,
+        stored=stored,
+        kv=kv,
+        activation_terms=tuple(act_terms),
+        activation_bytes=act_bytes,
+        activation_kind=kind,
+        korthikanti_bytes=kt_bytes,
+        korthikanti_formula=kt_formula,
+        training_terms=tuple(train_terms),
+        training_bytes=train_total,
+        inference_bytes=inference_total,
+        flops_forward=fwd,
+        flops_training=train_flops,
+        flops_terms=tuple(flop_terms),
+        assumptions=tuple(assumptions),
+        hparams=hparams_doc,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Where the hyperparameters come from: a model file/folder, a config.json, or flags
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """The model `mi memory` is about: hyperparameters, parameter counts, raw config, bytes as stored."""
+
+    hp: HParams
+    params: int
+    active_params: int
+    config: Mapping[str, Any] | None
+    source: str
+    stored: dict[str, Any] | None = None
+
+
+def spec_from_path(path: str, *, arch: str | None = None) -> ModelSpec:
+    """A model file or folder: parameters and bytes as stored from its headers, hyperparameters from the
+    config.json beside it (an HF folder)."""
+    from ..loaders.folder import load
+
+    inv = load(path)
+    stored = {
+        "bytes": inv.total_bytes,
+        "params": inv.total_params,
+        "dtypes": ", ".join(inv.by_dtype) or "none",
+        "by_dtype": {k: {"params": v.params, "bytes": v.nbytes} for k, v in inv.by_dtype.items()},
+    }
+    if inv.config is None:
+        raise UsageError(
+            "no config.json beside the model: the KV-cache, activation and FLOP terms need the hyperparameters; "
+            "pass --config config.json (or use `mi inspect` for the bytes alone)",
+            path=path,
+            rule="config-missing",
+        )
+    hp = HParams.from_config(inv.config, path=path, arch=arch)
+    active = inv.total_params
+    try:
+        from .params import count_params
+
+        rep = count_params(hp)
+        if rep.total_params:
+            # MoE: the file's total, scaled to the share a token visits according to the preset.
+            active = inv.total_params * rep.active_params // rep.total_params
+    except UsageError:
+        pass
+    return ModelSpec(hp, inv.total_params, active, inv.config, path, stored)
+
+
+def spec_from_config(path: str, *, arch: str | None = None) -> ModelSpec:
+    """An HF config.json (or a folder holding one): parameters from the preset's exact count."""
+    from .hparams import load_config
+    from .params import count_params
+
+    config = load_config(path)
+    hp = HParams.from_config(config, path=path, arch=arch)
+    rep = count_params(hp)
+    return ModelSpec(hp, rep.total_params, rep.active_params, config, path)
+
+
+def spec_from_hparams(hp: HParams, *, source: str = "flags") -> ModelSpec:
+    """Hyperparameters given as flags: parameters from the preset's exact count."""
+    from .params import count_params
+
+    rep = count_params(hp)
+    return ModelSpec(hp, rep.total_params, rep.active_params, None, source)
+
+
+def estimate_for(spec: ModelSpec, opts: MemoryOptions) -> MemoryReport:
+    """`estimate_memory` for a resolved `ModelSpec`."""
+    return estimate_memory(
+        spec.hp,
+        spec.params,
+        opts,
+        config=spec.config,
+        source=spec.source,
+        stored=spec.stored,
+        active_params=spec.active_params,
+    )

@@ -1,0 +1,180 @@
+"""`mi memory`: weights at every precision, KV cache, activations, training state and FLOPs, each assumption shown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..cli import JsonOpt, command
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..analysis.memory import ModelSpec
+
+# Choices are plain strings validated by the library, so `--help` stays importable without the analysis code.
+_PRECISIONS = "fp32, fp16, bf16, fp8, int8, int4"
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    v = value.strip().lower()
+    if v not in allowed:
+        raise UsageError(f"{option}: unknown value {value!r}; choose one of {', '.join(allowed)}", rule="options")
+    return v
+
+
+@command("memory")
+def memory_cmd(
+    path: Annotated[
+        str | None, typer.Argument(help="Model file or folder; its config.json gives the hyperparameters.")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", metavar="PATH", help="An HF config.json (or a folder holding one).")
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", "-b", metavar="B", help="Sequences per step.")] = 1,
+    seq: Annotated[int, typer.Option("--seq", "-s", metavar="S", help="Tokens per sequence (context length).")] = 2048,
+    dtype: Annotated[str, typer.Option("--dtype", metavar="DTYPE", help=f"Weight dtype: {_PRECISIONS}.")] = "fp16",
+    kv_dtype: Annotated[
+        str | None,
+        typer.Option("--kv-dtype", metavar="DTYPE", help=f"KV-cache dtype (default: activation dtype): {_PRECISIONS}."),
+    ] = None,
+    training: Annotated[
+        bool, typer.Option("--training", help="Training: gradients, optimizer, saved activations.")
+    ] = False,
+    optimizer: Annotated[
+        str, typer.Option("--optimizer", metavar="NAME", help="adam, adamw or sgd (no momentum).")
+    ] = "adamw",
+    mixed_precision: Annotated[
+        bool, typer.Option("--mixed-precision", help="fp16/bf16 compute with an fp32 master copy and fp32 states.")
+    ] = False,
+    recompute: Annotated[
+        str, typer.Option("--recompute", metavar="MODE", help="Activation recomputation: none, selective or full.")
+    ] = "none",
+    attention: Annotated[
+        str, typer.Option("--attention", metavar="KIND", help="eager (keeps s×s probabilities), sdpa or flash.")
+    ] = "sdpa",
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", metavar="DEVICE", help="gpu (fused dropout, 1-byte masks) or cpu (dtype-sized dropout noise)."
+        ),
+    ] = "gpu",
+    group_size: Annotated[
+        int | None, typer.Option("--group-size", metavar="G", help="int8/int4 group quantization: scale per G.")
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch", metavar="PRESET", help="Preset (as in mi params); default: from the config, seed with flags."
+        ),
+    ] = None,
+    vocab: Annotated[int | None, typer.Option("--vocab", metavar="N", help="Vocabulary size.")] = None,
+    d_model: Annotated[int | None, typer.Option("--d-model", metavar="N", help="Hidden width d.")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", metavar="N", help="Transformer layers.")] = None,
+    d_ff: Annotated[int | None, typer.Option("--d-ff", metavar="N", help="MLP width (preset default).")] = None,
+    heads: Annotated[int | None, typer.Option("--heads", metavar="N", help="Attention heads.")] = None,
+    kv_heads: Annotated[
+        int | None, typer.Option("--kv-heads", metavar="N", help="Key/value heads (grouped/multi-query).")
+    ] = None,
+    head_dim: Annotated[
+        int | None, typer.Option("--head-dim", metavar="N", help="Per-head width if not d/heads.")
+    ] = None,
+    max_positions: Annotated[
+        int | None, typer.Option("--max-positions", metavar="N", help="Learned position rows (gpt2, bert, opt).")
+    ] = None,
+    tied: Annotated[
+        bool | None, typer.Option("--tied/--untied", help="Output layer shares the embedding (preset default).")
+    ] = None,
+    num_experts: Annotated[int | None, typer.Option("--experts", metavar="N", help="MoE experts per layer.")] = None,
+    experts_per_token: Annotated[
+        int | None, typer.Option("--experts-per-token", metavar="K", help="MoE experts active per token.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Memory for inference and training: weights, KV cache, activations, optimizer, FLOPs, with every assumption.
+
+    From a model folder (its config.json), a config.json, or the same size flags as `mi params`.
+    Exact bytes in --json; GiB (1024-based) in the tables. Never imports torch.
+
+    Example: mi memory --config config.json --seq 8192 --dtype bf16 --training --optimizer adamw --mixed-precision
+    """
+    from ..analysis.memory import (
+        Attention,
+        Device,
+        MemoryOptions,
+        Optimizer,
+        Recompute,
+        estimate_for,
+        parse_precision,
+    )
+    from ..render.output import Output
+
+    sizes = {
+        "--vocab": vocab, "--d-model": d_model, "--layers": layers, "--d-ff": d_ff, "--heads": heads,
+        "--kv-heads": kv_heads, "--head-dim": head_dim, "--max-positions": max_positions, "--tied/--untied": tied,
+        "--experts": num_experts, "--experts-per-token": experts_per_token,
+    }  # fmt: skip
+    given = [k for k, v in sizes.items() if v is not None]
+    if path is not None and config is not None:
+        raise UsageError("give a model PATH or --config, not both", rule="options")
+    if (path is not None or config is not None) and given:
+        raise UsageError(f"the config gives the sizes; drop {', '.join(given)}", rule="options")
+
+    opts = MemoryOptions(
+        batch=batch,
+        seq=seq,
+        dtype=parse_precision(dtype),
+        kv_dtype=parse_precision(kv_dtype, option="--kv-dtype") if kv_dtype is not None else None,
+        training=training,
+        optimizer=Optimizer(_choice(optimizer, tuple(Optimizer), "--optimizer")),
+        mixed_precision=mixed_precision,
+        recompute=Recompute(_choice(recompute, tuple(Recompute), "--recompute")),
+        attention=Attention(_choice(attention, tuple(Attention), "--attention")),
+        device=Device(_choice(device, tuple(Device), "--device")),
+        group_size=group_size,
+    )
+    opts.validate()  # before reading anything: bad options fail fast
+    spec = _spec(path, config, arch, sizes)
+    report = estimate_for(spec, opts)
+    out = Output()
+    if json:
+        out.json(report.to_dict())
+    else:
+        from ..analysis.memory_view import memory_view
+
+        out.show(*memory_view(report))
+
+
+def _spec(path: str | None, config: str | None, arch: str | None, sizes: Mapping[str, object]) -> ModelSpec:
+    from ..analysis.hparams import HParams
+    from ..analysis.memory import spec_from_config, spec_from_hparams, spec_from_path
+
+    if path is not None:
+        return spec_from_path(path, arch=arch)
+    if config is not None:
+        return spec_from_config(config, arch=arch)
+    missing = [k for k in ("--vocab", "--d-model", "--layers", "--heads") if sizes[k] is None]
+    if missing:
+        raise UsageError(f"give a model PATH, --config config.json, or {', '.join(missing)}", rule="options")
+
+    def _int(key: str) -> int | None:
+        v = sizes[key]
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    tied = sizes["--tied/--untied"]
+    hp = HParams.from_options(
+        arch=arch or "seed",
+        vocab=_int("--vocab") or 0,
+        d_model=_int("--d-model") or 0,
+        layers=_int("--layers") or 0,
+        heads=_int("--heads"),
+        kv_heads=_int("--kv-heads"),
+        head_dim=_int("--head-dim"),
+        d_ff=_int("--d-ff"),
+        max_positions=_int("--max-positions"),
+        tied=tied if isinstance(tied, bool) else None,
+        num_experts=_int("--experts"),
+        experts_per_token=_int("--experts-per-token"),
+    )
+    return spec_from_hparams(hp)

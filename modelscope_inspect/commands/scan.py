@@ -1,0 +1,117 @@
+"""`mi scan PATH`: pickle safety without executing anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..cli import JsonOpt, command
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from ..analysis.scan import FileScanReport, ScanReport
+
+_STATUS = {
+    "clean": "clean",
+    "dangerous": "DANGEROUS: would run code or commands on load",
+    "unknown": "UNKNOWN globals: would import and run code that is not a plain checkpoint's",
+    "error": "COULD NOT SCAN",
+}
+
+
+def _file_view(f: FileScanReport) -> list[RenderableType]:
+    from rich.table import Table
+
+    from ..safety import Severity
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("path", f.path)
+    head.add_row("format", f.format)
+    head.add_row("status", _STATUS[f.status])
+    for s in f.streams:
+        err = f", broken: {s.error}" if s.error else ""
+        head.add_row(
+            "pickle",
+            f"{s.name} (protocol {s.protocol}, {len(s.globals)} globals, {s.calls} calls, "
+            f"bytes {s.start:,}–{s.end:,}{err})",
+        )
+    for note in f.notes:
+        head.add_row("note", note)
+    if f.error:
+        head.add_row("error", f.error)
+    out: list[RenderableType] = [head]
+    if f.findings:
+        multi = len({x.stream for x in f.findings}) > 1
+        t = Table(box=None, pad_edge=False)
+        t.add_column("severity")
+        if multi:
+            t.add_column("stream", overflow="fold")
+        t.add_column("offset", justify="right")
+        t.add_column("opcode")
+        t.add_column("target", overflow="fold")
+        for x in f.findings:
+            cells = [x.severity.value, *([x.stream] if multi else []), f"{x.offset:,}", x.opcode, x.target]
+            t.add_row(*cells)
+        out.append(t)
+        if f.more_findings:
+            out.append(f"… and {f.more_findings:,} more findings (see --json)")
+        kinds = {x.severity for x in f.findings}
+        if Severity.dangerous in kinds:
+            out.append("dangerous: runs commands, code or I/O when the file is loaded")
+        if Severity.unknown in kinds:
+            out.append(
+                "unknown: not on the allowlist of what a plain checkpoint needs; loading imports it and runs its code"
+            )
+        if not multi:
+            out.append(f"offsets are byte positions in {f.findings[0].stream}")
+    return out
+
+
+def scan_view(report: ScanReport) -> list[RenderableType]:
+    """Tables for `mi scan`: one block per file, then a summary line for folders."""
+    out: list[RenderableType] = []
+    for i, f in enumerate(report.files):
+        if i:
+            out.append("")
+        out.extend(_file_view(f))
+    if len(report.files) > 1 or report.skipped:
+        counts: dict[str, int] = {}
+        for f in report.files:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        out.append("")
+        n = len(report.files)
+        out.append(f"{n} file{'s' if n != 1 else ''} scanned: {summary}; {report.skipped} other entries skipped")
+    return out
+
+
+@command("scan")
+def scan_cmd(
+    paths: Annotated[list[str], typer.Argument(help="Model files or folders (scanned recursively).")],
+    json: JsonOpt = False,
+) -> None:
+    """List every global a pickle would import and every call it would make, without executing anything.
+
+    Exit 0 clean, 1 something dangerous or unknown, 2 could not scan. safetensors, ONNX and GGUF files hold
+    no pickle and scan clean once their header validates.
+
+    Example: mi scan downloads/model.pth
+    """
+    from ..analysis.scan import scan_document, scan_paths
+    from ..render.output import Output
+
+    report = scan_paths(paths)
+    out = Output()
+    if json:
+        out.json(scan_document(report))
+    else:
+        out.show(*scan_view(report))
+    for f in report.files:
+        if f.status == "error":
+            out.error(f"{f.path}: could not scan: {f.error}")
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
