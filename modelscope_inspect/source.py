@@ -61,6 +61,9 @@ class LocalFile:
         self.size = st.st_size
 
     def read_at(self, offset: int, n: int) -> bytes:
+        if offset < 0:
+            # Offsets come from file headers: a negative one is a lie in the file, not a reader bug to crash on.
+            raise MalformedFileError(f"read at negative offset {offset:,}", path=self.name, rule="offset-range")
         if n <= 0 or offset >= self.size:
             return b""
         n = min(n, self.size - offset)

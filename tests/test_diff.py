@@ -105,6 +105,11 @@ def test_values_find_the_changed_element(tmp_path: Path) -> None:
     r = diff_paths(pa, sb, values=True, progress=lambda d, t: seen.append((d, t)))
     differ = [v for v in r.values or () if v.equal is False]
     assert [v.key for v in differ] == ["layers.0.attn.weight"] and r.exit_code == 1
+    if differ[0].mismatched is not None:  # numpy present: the details match the edit
+        assert differ[0].mismatched == 1
+        assert differ[0].max_abs_diff == pytest.approx(
+            (b["layers.0.attn.weight"] - a["layers.0.attn.weight"]).abs().max().item()
+        )
     assert seen[-1][0] == seen[-1][1] == sum(t.numel() * 4 for t in a.values())
     cli = run_cli("diff", str(pa), str(sb), "--values", "--json")
     doc = json.loads(cli.stdout)
@@ -140,3 +145,17 @@ def test_unreadable_is_exit_2(tmp_path: Path) -> None:
     assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1 and "bad.safetensors" in r.stderr
     r = run_cli("diff", str(FIXTURES / "tiny_seed.safetensors"), str(tmp_path / "missing.pth"))
     assert r.code == 2 and "missing.pth" in r.stderr
+
+
+def test_values_of_legacy_files(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    a = {"w": torch.randn(30, 4), "v": torch.arange(10.0)[::2]}  # v: a strided view of a bigger storage
+    b = {k: v.clone() for k, v in a.items()}
+    b["w"][2, 1] += 1.5
+    pa, pb, pl = tmp_path / "a.pth", tmp_path / "b_legacy.pt", tmp_path / "a_legacy.pt"
+    torch.save(a, pa)
+    torch.save(a, pl, _use_new_zipfile_serialization=False)
+    torch.save(b, pb, _use_new_zipfile_serialization=False)
+    assert diff_paths(pa, pl, values=True).identical
+    r = diff_paths(pa, pb, values=True)
+    assert [v.key for v in r.values or () if v.equal is False] == ["w"]

@@ -7,8 +7,8 @@ torch.compile, `model.`, or one common first component per side): such a mapping
 not as every tensor removed and added again.
 
 `--values` then compares the contents of the tensors both sides hold with the same shape, reading their data
-(safetensors and torch zip archives): byte-identical when the dtypes agree and the tensors are contiguous,
-otherwise through numpy (optional) with the largest absolute difference.
+(safetensors, torch zip archives and legacy torch files): byte-identical when the dtypes agree and the tensors
+are contiguous, otherwise through numpy (optional) with the largest absolute difference.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..inventory import TensorInventory, TensorRecord
 
 RENAME_PREFIXES = ("", "module.", "_orig_mod.", "model.", "module.model.", "_orig_mod.module.")
 CHUNK = 16 << 20  # bytes compared at a time: memory stays flat whatever the tensor size
+DETAIL_BYTES = 256 << 20  # differing tensors up to this size are re-read through numpy for counts and max |a-b|
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +263,12 @@ class _Locator:
                 raise UsageError(f"storage {key!r} of {rec.name!r} is not in the archive", path=str(path))
             data_start, _size = hit
             return _Located(path, data_start + rec.offset, rec, contiguous)
+        offsets = self.inv.extra.get("storage_offsets")
+        if ":" in rec.storage and "torch-legacy" in fmt and isinstance(offsets, dict):
+            # The legacy reader records where each storage's bytes start (after its 8-byte element count).
+            key = rec.storage.rsplit(":", 1)[1]
+            if key in offsets:
+                return _Located(path, int(offsets[key]) + rec.offset, rec, contiguous)
         raise UsageError(f"--values cannot read tensor data from {fmt} files yet", path=self.inv.path)
 
     def _zip_members(self, path: Path) -> dict[str, tuple[int, int]]:
@@ -385,7 +392,11 @@ def compare_values(
         ra, rb = side_a[k], side_b[k]
         la, lb = loc_a.locate(ra), loc_b.locate(rb)
         if ra.dtype == rb.dtype and la.contiguous and lb.contiguous:
-            results.append(ValueResult(k, _compare_bytes(la, lb, step)))
+            equal = _compare_bytes(la, lb, step)
+            detail = None
+            if not equal and ra.nbytes <= DETAIL_BYTES:
+                detail = _compare_numpy(k, la, lb)  # how many elements and by how much, when numpy is there
+            results.append(detail if detail is not None and detail.equal is False else ValueResult(k, equal))
         else:
             results.append(_compare_numpy(k, la, lb))
             step(max(ra.nbytes, rb.nbytes))

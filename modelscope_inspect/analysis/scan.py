@@ -46,7 +46,7 @@ from ..safety import BUILD_TARGETS, Severity, classify
 from ..source import ByteSource, LocalFile
 
 MAX_PICKLE_BYTES = 512 << 20  # one pickle stream (raw file or zip member) larger than this is not scanned
-FIRST_READ = 64 << 20  # raw pickles are read in growing prefixes: legacy files keep their pickles up front
+FIRST_READ = 4 << 20  # raw pickles are read in growing prefixes: legacy files keep their pickles up front
 MAX_RATIO = 20  # a deflated member may inflate to 20× its compressed size (pickles compress 3-10×) …
 MIN_INFLATE_CAP = 64 << 20  # … or to 64 MiB, whichever is larger; more is a zip bomb
 INFLATE_STEP = 1 << 20  # output produced per zlib call, so memory grows by small steps up to the cap

@@ -12,7 +12,7 @@ import struct
 import zipfile
 import zlib
 
-from ..errors import LimitExceededError, MalformedFileError
+from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
 from ..inventory import TensorRecord
 from ..pickle_walk import walk
 from ..source import ByteSource, SourceIO
@@ -114,6 +114,19 @@ class TorchZipLoader:
 
     def read(self, src: ByteSource, rel: str) -> FileScan:
         where = src.name
+        head = src.read_at(0, 4)
+        if head != ZIP_MAGIC:
+            # Chosen by extension only (.pkl/.pt/.bin …): say what the file really is.
+            if head[:1] == b"\x80":
+                raise UnsupportedFormatError(
+                    "a raw pickle, not a torch.save checkpoint (no zip container, no legacy torch magic number); "
+                    "`mi scan` shows what it would import and call",
+                    path=where,
+                )
+            raise UnsupportedFormatError(
+                "not a model file this tool reads (no zip, safetensors, legacy torch, GGUF or ONNX signature)",
+                path=where,
+            )
         infos = open_zip(src)
         if not infos:
             raise MalformedFileError("zip archive is empty", path=where, rule="zip-structure")
@@ -151,6 +164,12 @@ class TorchZipLoader:
             storages[st.key] = storage_bytes
             records.append(spec_record(spec, rel, where, storage_bytes, "storage-bounds"))
         extra, warnings = describe(col, stubs)
+        # torch.load ignores these; say so, because they are where payloads hide (`mi scan` reads them all).
+        if result.end < len(data):
+            warnings.append(f"{pkl_info.filename} has {len(data) - result.end:,} bytes after its pickle ends")
+        other_pickles = [i.filename for i in infos if i.filename.lower().endswith(".pkl") and i is not pkl_info]
+        if other_pickles:
+            warnings.append(f"archive holds other pickles that were not read: {', '.join(other_pickles[:3])}")
         return FileScan(
             format="torch-zip",
             records=records,

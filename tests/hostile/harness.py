@@ -49,7 +49,7 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
 
 
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ, COLUMNS="100", NO_COLOR="1", PYTHONPATH=str(ROOT))
     env.pop("MI_DEBUG", None)
     env.update(extra or {})
@@ -64,7 +64,7 @@ def run_limited(args: list[str], env: dict[str, str] | None = None) -> tuple[sub
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
-        env=_env(env),
+        env=child_env(env),
         preexec_fn=_limit,
         cwd=ROOT,
     )
@@ -88,7 +88,7 @@ def run_all(path: Path, env: dict[str, str] | None = None) -> dict[str, Run]:
         capture_output=True,
         text=True,
         timeout=TIMEOUT * 2,
-        env=_env(env),
+        env=child_env(env),
         preexec_fn=_limit,
         cwd=ROOT,
     )
