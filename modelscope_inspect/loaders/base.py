@@ -25,6 +25,8 @@ class FileScan:
     metadata: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Other files the model's bytes live in (ONNX external data): (path relative to the folder, size).
+    extra_files: list[tuple[str, int]] = field(default_factory=list)
 
 
 class Loader(Protocol):

@@ -163,6 +163,12 @@ def _combine(
             extra.setdefault(k, v)
     formats = sorted({s.format for _, s, _ in scans})
     files = [FileRecord(rel, size) for rel, _, size in scans]
+    listed = {f.path for f in files}
+    for _rel, scan, _size in scans:
+        for extra_rel, extra_size in scan.extra_files:
+            if extra_rel not in listed:  # external data counts toward file_bytes, once
+                listed.add(extra_rel)
+                files.append(FileRecord(extra_rel, extra_size))
     if index_file:
         files.insert(0, index_file)
     if config is not None:

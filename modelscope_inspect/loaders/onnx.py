@@ -765,4 +765,5 @@ class OnnxLoader:
             metadata=w.metadata,
             warnings=w.warnings,
             extra={"details": details, "protobuf_bytes_read": w.r.bytes_read},
+            extra_files=[(loc, info["file_bytes"]) for loc, info in sorted(w.external.items()) if "file_bytes" in info],
         )
