@@ -35,6 +35,11 @@ class Output:
         for item in items:
             self.console.print(item)
 
+    def text(self, text: str) -> None:
+        """Raw text on stdout, neither wrapped nor styled (DOT sources, file contents)."""
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+
     def json(self, doc: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
