@@ -149,3 +149,21 @@ def test_python_api() -> None:
     inv = mi.load("examples/tiny-gpt2")
     assert inv.total_params == 11904 and inv.by_dtype["f32"].nbytes == 47616
     assert isinstance(inv, mi.TensorInventory)
+
+
+def test_single_command_app_behaves_like_the_full_one() -> None:
+    from modelscope_inspect.cli import _app_for, app
+
+    assert _app_for(["mi", "--help"]) is app and _app_for(["mi", "nope"]) is app
+    single = _app_for(["mi", "inspect"])
+    assert [c.name for c in single.registered_commands] == ["inspect"]
+    path = str(FIXTURES / "tied_gpt2.bin")
+    whole = subprocess.run(
+        [sys.executable, "-m", "modelscope_inspect", "inspect", path, "--json"], capture_output=True, text=True
+    )
+    assert whole.returncode == 0
+    assert json.loads(whole.stdout) == json.loads(run_cli("inspect", path, "--json").stdout)
+    bad = subprocess.run(
+        [sys.executable, "-m", "modelscope_inspect", "inspect", "--depth", "0", path], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--depth" in bad.stderr

@@ -49,15 +49,19 @@ def inspect_cmd(
     from ..render.output import Output
 
     inv = load(path, endpoint=endpoint, token=token)
-    from ..analysis.params import cross_check_document, cross_check_for  # params helper (issue 4)
+    cc = None
+    if config is not None or inv.config is not None:  # the analytic cross-check needs a config.json
+        from ..analysis.params import cross_check_for
 
-    cc = cross_check_for(inv, config)
+        cc = cross_check_for(inv, config)
     out = Output()
     if json:
         from ..render.inspect_doc import inspect_document
 
         doc = inspect_document(inv, depth=depth, pattern=filter, sort=sort.value)
         if cc is not None:
+            from ..analysis.params import cross_check_document
+
             doc["cross_check"] = cross_check_document(cc)
         out.json(doc)
     else:
