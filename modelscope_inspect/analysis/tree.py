@@ -31,6 +31,7 @@ class Group:
 class _Node:
     children: dict[str, _Node] = field(default_factory=dict)
     tensor: TensorRecord | None = None
+    totals: tuple[int, int, int] | None = None  # (params, bytes, tensors) of the subtree, computed once
 
 
 def _insert(root: _Node, rec: TensorRecord) -> None:
@@ -60,16 +61,25 @@ def _signature(node: _Node, prefix: str = "") -> tuple[tuple[str, tuple[int, ...
 
 
 def _totals(node: _Node) -> tuple[int, int, int]:
-    params = nbytes = count = 0
+    """Subtree totals, memoised on each node (post-order, no recursion): every level of the tree asks."""
+    if node.totals is not None:
+        return node.totals
+    order: list[_Node] = []
     stack = [node]
     while stack:
         n = stack.pop()
+        if n.totals is None:
+            order.append(n)
+            stack.extend(n.children.values())
+    for n in reversed(order):  # children before parents
+        params = nbytes = count = 0
         if n.tensor is not None:
-            params += n.tensor.counted_params
-            nbytes += n.tensor.counted_nbytes
-            count += 1
-        stack.extend(n.children.values())
-    return params, nbytes, count
+            params, nbytes, count = n.tensor.counted_params, n.tensor.counted_nbytes, 1
+        for c in n.children.values():
+            cp, cb, cc = c.totals or (0, 0, 0)
+            params, nbytes, count = params + cp, nbytes + cb, count + cc
+        n.totals = (params, nbytes, count)
+    return node.totals or (0, 0, 0)
 
 
 def _is_index(s: str) -> bool:

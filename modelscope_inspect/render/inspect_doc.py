@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from ..analysis.tree import Group, module_tree, top_groups
+from ..analysis.tree import Group, module_tree
 from ..inventory import SCHEMA_VERSION, TensorInventory, TensorRecord
 
 
@@ -46,6 +46,7 @@ def inspect_document(
 ) -> dict[str, Any]:
     """The `mi inspect --json` document (schema_version 1, documented in README)."""
     tensors = select_tensors(inv, pattern=pattern, sort=sort)
+    tree = module_tree(inv, max_depth=depth)  # its first level is `groups` (folding does not depend on depth)
     return {
         "schema_version": SCHEMA_VERSION,
         "command": "inspect",
@@ -59,9 +60,9 @@ def inspect_document(
         "storage_bytes": inv.storage_bytes,
         "by_dtype": {k: {"params": v.params, "bytes": v.nbytes} for k, v in inv.by_dtype.items()},
         "groups": [
-            {"name": g.name, "params": g.params, "bytes": g.nbytes, "share": round(g.share, 6)} for g in top_groups(inv)
+            {"name": g.name, "params": g.params, "bytes": g.nbytes, "share": round(g.share, 6)} for g in tree.children
         ],
-        "tree": _group_dict(module_tree(inv, max_depth=depth)),
+        "tree": _group_dict(tree),
         "tensors": [
             {
                 "name": t.name,
