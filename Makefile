@@ -47,7 +47,9 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run.py
 
 fixtures: $(VENV)/.dev-installed
-	$(BIN)/python fixtures/make_fixtures.py
+	$(BIN)/python -m fixtures.make_fixtures
+	$(BIN)/python -m fixtures.make_torch_fixtures
+	$(BIN)/python -m fixtures.make_onnx_gguf_fixtures
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -31,7 +31,7 @@ def main() -> None:
             continue
         print(f"== {suite}", flush=True)
         cmd = [sys.executable, str(script)]
-        if args.json:
+        if args.json and '"--json"' in script.read_text():
             args.json.mkdir(parents=True, exist_ok=True)
             cmd += ["--json", str(args.json / f"{script.stem}.json")]
         failed += subprocess.run(cmd).returncode != 0

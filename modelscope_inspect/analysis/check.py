@@ -234,9 +234,14 @@ class Config:
     default: Budget
     per_glob: tuple[tuple[str, Budget], ...]
 
-    def budget_for(self, path: Path) -> Budget:
-        """Defaults, then every glob that matches `path` (in file order)."""
+    def budget_for(self, path: Path | str) -> Budget:
+        """Defaults, then every glob that matches `path` (in file order); a URL matches globs on the whole URL."""
         b = self.default
+        if isinstance(path, str):
+            for pattern, over in self.per_glob:
+                if fnmatch.fnmatch(path, pattern):
+                    b = b.merged(over)
+            return b
         try:
             rel = path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
@@ -462,26 +467,33 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
     return tuple(out)
 
 
-def _is_pickle_file(path: str) -> bool:
+def _is_pickle_file(path: str, endpoint: str | None = None, token: str | None = None) -> bool:
     """True when `mi scan` finds pickle streams in `path` (used when the readers refuse the file)."""
-    from .scan import scan
+    from .scan import scan_target
 
     try:
-        report = scan(path)
+        report = scan_target(path, endpoint=endpoint, token=token)
     except InspectError:
         return False
     return any(f.streams or f.format in PICKLE_FORMATS for f in report.files)
 
 
-def check_path(path: str, budget: Budget, source: str = "flags") -> PathResult:
-    """Load `path` and check it. A pickle refused as unsafe fails `--forbid-pickle` instead of being unreadable."""
+def check_path(
+    path: str, budget: Budget, source: str = "flags", *, endpoint: str | None = None, token: str | None = None
+) -> PathResult:
+    """Load `path` (a URL too: sizes are the remote files') and check it.
+
+    A pickle refused as unsafe fails `--forbid-pickle` instead of being unreadable.
+    """
     from ..errors import UnsafePickleError
     from ..loaders.folder import load
 
     try:
-        inv = load(path)
+        inv = load(path, endpoint=endpoint, token=token)
     except InspectError as exc:
-        if not budget.forbid_pickle or not (isinstance(exc, UnsafePickleError) or _is_pickle_file(path)):
+        if not budget.forbid_pickle or not (
+            isinstance(exc, UnsafePickleError) or _is_pickle_file(path, endpoint, token)
+        ):
             raise
         rule = RuleResult(
             "forbid-pickle",
@@ -496,7 +508,15 @@ def check_path(path: str, budget: Budget, source: str = "flags") -> PathResult:
     return PathResult(path, check_inventory(inv, budget), budget_source=source)
 
 
-def run_check(paths: list[str], flags: Budget, pyproject: Path | None, *, use_config: bool = True) -> CheckReport:
+def run_check(
+    paths: list[str],
+    flags: Budget,
+    pyproject: Path | None,
+    *,
+    use_config: bool = True,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> CheckReport:
     """Check every path against its budget (pyproject defaults and globs, then flags on top).
 
     With no paths, checks the files the pyproject's glob tables match. One path that cannot be read makes
@@ -509,11 +529,14 @@ def run_check(paths: list[str], flags: Budget, pyproject: Path | None, *, use_co
             config = load_config(found)
         elif pyproject is not None:
             raise UsageError("config file not found", path=str(pyproject))
-    targets = [Path(p) for p in paths]
+    from ..remote import is_url  # light: the remote package loads only for URLs
+
+    # URLs stay strings (Path would collapse `//`); `endpoint` / `token` apply to them.
+    targets: list[Path | str] = [p if is_url(p) else Path(p) for p in paths]
     if not targets:
         if config is None:
             raise UsageError("no PATH given and no [tool.mi.check] table in pyproject.toml")
-        targets = config.globbed_paths()
+        targets = list(config.globbed_paths())
         if not targets:
             raise UsageError(f"no PATH given and no file matches the globs of {config.path}")
     results: list[PathResult] = []
@@ -530,10 +553,10 @@ def run_check(paths: list[str], flags: Budget, pyproject: Path | None, *, use_co
             results.append(PathResult(str(t), (), budget_source="no budget applies"))
             continue
         if len(targets) == 1:
-            results.append(check_path(str(t), budget, source))
+            results.append(check_path(str(t), budget, source, endpoint=endpoint, token=token))
             continue
         try:
-            results.append(check_path(str(t), budget, source))
+            results.append(check_path(str(t), budget, source, endpoint=endpoint, token=token))
         except InspectError as exc:
             results.append(PathResult(str(t), error=str(exc), budget_source=source))
     return CheckReport(tuple(results))

@@ -409,6 +409,8 @@ def diff_paths(
     *,
     values: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
 ) -> DiffReport:
     """Load both paths (headers only) and compare them; with `values`, also compare tensor contents.
 
@@ -418,9 +420,19 @@ def diff_paths(
         (True, 0)
     """
     from ..loaders.folder import load
+    from ..remote import is_url  # light: the remote package loads only for URLs
 
-    a = load(path_a)
-    b = load(path_b)
+    if values:
+        for p in (path_a, path_b):
+            if is_url(p):
+                # Comparing values means downloading every tensor: not what a header reader does.
+                raise UsageError(
+                    "--values reads every tensor's data; download the model first (URLs are read headers only)",
+                    path=str(p),
+                    rule="options",
+                )
+    a = load(path_a, endpoint=endpoint, token=token)
+    b = load(path_b, endpoint=endpoint, token=token)
     report = diff_inventories(a, b)
     if values:
         report = compare_values(a, b, report, progress)

@@ -724,13 +724,24 @@ _FLAGS: dict[str, str] = {
 }
 
 
-def hparams_from_cli(*, config: str | None, arch: str | None, dtype: str | None, **sizes: Any) -> HParams:
-    """`mi params` options → HParams: either `--config PATH` (sizes come from it) or the size flags."""
+def hparams_from_cli(
+    *,
+    config: str | None,
+    arch: str | None,
+    dtype: str | None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    **sizes: Any,
+) -> HParams:
+    """`mi params` options → HParams: either `--config PATH` (sizes come from it) or the size flags.
+
+    `config` may be a URL (`endpoint` / `token` then apply; see `load_config`).
+    """
     given = [flag for key, flag in _FLAGS.items() if sizes.get(key) is not None]
     if config is not None:
         if given:
             raise UsageError(f"--config gives the sizes; drop {', '.join(given)} (or drop --config)", rule="options")
-        hp = HParams.from_config(load_config(config), path=config, arch=arch)
+        hp = HParams.from_config(load_config(config, endpoint=endpoint, token=token), path=config, arch=arch)
         return hp.with_dtype(dtype) if dtype is not None else hp
     missing = [_FLAGS[k] for k in _REQUIRED if sizes.get(k) is None]
     if missing:
@@ -780,8 +791,18 @@ def preset_for_config(config: Mapping[str, Any], *, path: str | None = None) -> 
     )
 
 
-def load_config(path: str) -> dict[str, Any]:
-    """Read an HF `config.json` (or a folder holding one) as a dict, with bounded size and clear errors."""
+def load_config(path: str, *, endpoint: str | None = None, token: str | None = None) -> dict[str, Any]:
+    """Read an HF `config.json` (or a folder holding one) as a dict, with bounded size and clear errors.
+
+    `path` may be a URL: `hf://ORG/NAME[@REV]` (its config.json), a folder URL, or the JSON file's own URL;
+    one small file is fetched (`endpoint` / `token` as for `mi inspect`).
+    """
+    from ..remote import is_url  # light: the remote package loads only for URLs
+
+    if is_url(path):
+        from ..remote import read_config_url
+
+        return read_config_url(path, endpoint=endpoint, token=token)
     p = path
     if os.path.isdir(p):
         p = os.path.join(p, "config.json")

@@ -979,12 +979,14 @@ class ModelSpec:
     stored: dict[str, Any] | None = None
 
 
-def spec_from_path(path: str, *, arch: str | None = None) -> ModelSpec:
-    """A model file or folder: parameters and bytes as stored from its headers, hyperparameters from the
-    config.json beside it (an HF folder)."""
+def spec_from_path(
+    path: str, *, arch: str | None = None, endpoint: str | None = None, token: str | None = None
+) -> ModelSpec:
+    """A model file or folder (or a URL: headers only, `endpoint` / `token` as for `mi inspect`): parameters
+    and bytes as stored from its headers, hyperparameters from the config.json beside it (an HF folder)."""
     from ..loaders.folder import load
 
-    inv = load(path)
+    inv = load(path, endpoint=endpoint, token=token)
     stored = {
         "bytes": inv.total_bytes,
         "params": inv.total_params,
@@ -1012,12 +1014,14 @@ def spec_from_path(path: str, *, arch: str | None = None) -> ModelSpec:
     return ModelSpec(hp, inv.total_params, active, inv.config, path, stored)
 
 
-def spec_from_config(path: str, *, arch: str | None = None) -> ModelSpec:
-    """An HF config.json (or a folder holding one): parameters from the preset's exact count."""
+def spec_from_config(
+    path: str, *, arch: str | None = None, endpoint: str | None = None, token: str | None = None
+) -> ModelSpec:
+    """An HF config.json (or a folder holding one, or a URL): parameters from the preset's exact count."""
     from .hparams import load_config
     from .params import count_params
 
-    config = load_config(path)
+    config = load_config(path, endpoint=endpoint, token=token)
     hp = HParams.from_config(config, path=path, arch=arch)
     rep = count_params(hp)
     return ModelSpec(hp, rep.total_params, rep.active_params, config, path)

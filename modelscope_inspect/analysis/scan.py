@@ -20,12 +20,17 @@ constant) and `BUILD` on anything but a tensor, parameter or `OrderedDict` are f
 Fail closed: a stream that cannot be parsed to the end still reports the globals seen before the break, and a
 file any part of which could not be read is never "clean" (exit 2 unless something was found, then 1).
 safetensors, ONNX and GGUF files hold no pickle; they are validated by their reader and reported clean.
+
+Everything is read through byte sources, so URLs work the same way (`scan_url`): a remote file is read with
+range requests, a remote folder is listed and each file scanned. Only pickle bytes are read (zip central
+directory and `.pkl` members, the pickles at the start of raw/legacy files, `.npy` headers), never tensor data.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import posixpath
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +51,9 @@ from ..safety import BUILD_TARGETS, Severity, classify
 from ..source import ByteSource, LocalFile
 
 MAX_PICKLE_BYTES = 512 << 20  # one pickle stream (raw file or zip member) larger than this is not scanned
-FIRST_READ = 4 << 20  # raw pickles are read in growing prefixes: legacy files keep their pickles up front
+# Raw pickles are read in growing prefixes (×4): legacy files keep their pickles up front, then tensor data,
+# which a small first read does not fetch from a remote file.
+FIRST_READ = 64 << 10
 MAX_RATIO = 20  # a deflated member may inflate to 20× its compressed size (pickles compress 3-10×) …
 MIN_INFLATE_CAP = 64 << 20  # … or to 64 MiB, whichever is larger; more is a zip bomb
 INFLATE_STEP = 1 << 20  # output produced per zlib call, so memory grows by small steps up to the cap
@@ -128,6 +135,8 @@ class ScanReport:
     path: str
     files: tuple[FileScanReport, ...]
     skipped: int = 0  # folder entries that are not model files
+    notes: tuple[str, ...] = ()  # about the whole target (e.g. a remote folder that cannot be listed)
+    bytes_read: int | None = None  # body bytes fetched over the network, for URLs
 
     @property
     def exit_code(self) -> int:
@@ -373,6 +382,15 @@ def _npy_object_offset(head: bytes, where: str) -> tuple[bool, int]:
     return "O" in repr(header["descr"]), start + hlen
 
 
+def _npy_header_end(head: bytes) -> int:
+    """Where a .npy header ends, from its first 12 bytes (a bad version reads a small prefix; parsing says why)."""
+    if len(head) >= 10 and head[6] == 1:
+        return 10 + int.from_bytes(head[8:10], "little")
+    if len(head) >= 12 and head[6] in (2, 3):
+        return 12 + min(int.from_bytes(head[8:12], "little"), MAX_NPY_HEADER + 1)
+    return 12
+
+
 def _scan_npy(data: bytes, name: str, where: str, acc: _Acc) -> None:
     has_objects, offset = _npy_object_offset(data[: MAX_NPY_HEADER + 12], f"{where}:{name}")
     if has_objects:
@@ -578,6 +596,13 @@ def _validate_other(src: ByteSource, head: bytes, name: str) -> str | None:
     return None
 
 
+def _validate_quietly(src: ByteSource, head: bytes, name: str) -> str | None:
+    try:
+        return _validate_other(src, head, name)
+    except InspectError:
+        return None
+
+
 def _looks_like_pickle(head: bytes) -> bool:
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return True
@@ -601,12 +626,32 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
             fmt = _scan_tar(src, acc)
         elif head[:6] == NPY_MAGIC:
             fmt = "npy"
-            data = src.read_at(0, min(src.size, MAX_PICKLE_BYTES + MAX_NPY_HEADER))
-            if src.size > len(data):
-                acc.errors.append("npy file larger than the scan limit")
+            # The header first: a numeric array's data is never read, only an object array's (a pickle).
+            header = src.read_at(0, min(src.size, _npy_header_end(head)))
+            has_objects, _offset = _npy_object_offset(header, f"{src.name}:array")
+            data = header
+            if has_objects:
+                data = src.read_at(0, min(src.size, MAX_PICKLE_BYTES + MAX_NPY_HEADER))
+                if src.size > len(data):
+                    acc.errors.append("npy file larger than the scan limit")
             _scan_npy(data, "array", src.name, acc)
         elif head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-            fmt = _scan_raw(src, acc)
+            raw = _Acc()
+            fmt = _scan_raw(src, raw)
+            # A safetensors header length such as 0x0280 also starts with PROTO 2: when not even the first
+            # pickle parses, the file is the other format if its reader validates it (what torch.load sees is
+            # then an unreadable pickle, not code to run).
+            other = _validate_quietly(src, head, name) if not raw.streams and not raw.findings else None
+            if other is not None:
+                fmt = other
+                acc.notes.append(f"{other} file: holds no pickle")
+            else:
+                acc.streams.extend(raw.streams)
+                for f in raw.findings:
+                    acc.add(f)
+                acc.more += raw.more
+                acc.notes.extend(raw.notes)
+                acc.errors.extend(raw.errors)
         else:
             other = _validate_other(src, head, name)
             if other is not None:
@@ -698,7 +743,45 @@ def _has_pickle_magic(p: Path) -> bool:
             head = src.read_at(0, 8)
     except InspectError:
         return False
+    return _pickle_magic(head)
+
+
+def _pickle_magic(head: bytes) -> bool:
     return head[:4] == ZIP_MAGIC or head[:6] == NPY_MAGIC or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+def scan_url(url: str, *, endpoint: str | None = None, token: str | None = None) -> ScanReport:
+    """Scan a remote file or folder (`hf://`, `https://`, fsspec URLs) the way `scan` scans local ones.
+
+    A folder is listed and every file with a model extension or pickle/zip/npy magic bytes is scanned; only
+    the pickle bytes cross the network. `bytes_read` counts what did.
+
+    Example:
+        >>> scan_url("hf://org/name").exit_code  # doctest: +SKIP
+        0
+    """
+    from ..remote.files import open_tree
+
+    with open_tree(url, endpoint=endpoint, token=token) as tree:
+        if not tree.is_dir:
+            with tree.open(tree.names[0]) as src:
+                report = scan_source(src, tree.names[0])
+            return ScanReport(tree.display, (report,), notes=tuple(tree.notes), bytes_read=tree.stats.bytes_read)
+        reports: list[FileScanReport] = []
+        skipped = 0
+        for name in tree.names:
+            base = posixpath.basename(name)
+            try:
+                with tree.open(name) as src:
+                    if not base.lower().endswith(MODEL_EXTS) and not _pickle_magic(src.read_at(0, 8)):
+                        skipped += 1
+                        continue
+                    reports.append(scan_source(src, base))
+            except InspectError as exc:
+                reports.append(_error_report(tree.shown(name), exc))
+        if not reports:
+            raise NotFoundError("folder holds no pickle or model file to scan", path=tree.display)
+        return ScanReport(tree.display, tuple(reports), skipped, tuple(tree.notes), tree.stats.bytes_read)
 
 
 def scan(path: str | os.PathLike[str]) -> ScanReport:
@@ -732,24 +815,36 @@ def scan(path: str | os.PathLike[str]) -> ScanReport:
     return ScanReport(display, tuple(reports), skipped)
 
 
-def scan_paths(paths: list[str]) -> ScanReport:
-    """Scan several files or folders (what a pre-commit hook passes) into one report."""
+def scan_target(path: str, *, endpoint: str | None = None, token: str | None = None) -> ScanReport:
+    """`scan_url` for URLs, `scan` for local paths."""
+    from ..remote import is_url  # light: the remote package loads only for URLs
+
+    return scan_url(path, endpoint=endpoint, token=token) if is_url(path) else scan(path)
+
+
+def scan_paths(paths: list[str], *, endpoint: str | None = None, token: str | None = None) -> ScanReport:
+    """Scan several files, folders or URLs (what a pre-commit hook passes) into one report."""
     if len(paths) == 1:
-        return scan(paths[0])
+        return scan_target(paths[0], endpoint=endpoint, token=token)
     files: list[FileScanReport] = []
     skipped = 0
+    notes: list[str] = []
+    remote: int | None = None
     for p in paths:
-        r = scan(p)
+        r = scan_target(p, endpoint=endpoint, token=token)
         files.extend(r.files)
         skipped += r.skipped
-    return ScanReport(", ".join(paths), tuple(files), skipped)
+        notes.extend(r.notes)
+        if r.bytes_read is not None:
+            remote = (remote or 0) + r.bytes_read
+    return ScanReport(", ".join(paths), tuple(files), skipped, tuple(notes), remote)
 
 
 def scan_document(report: ScanReport) -> dict[str, Any]:
     """The `--json` document (schema_version 1)."""
     from ..inventory import SCHEMA_VERSION
 
-    return {
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "command": "scan",
         "path": report.path,
@@ -793,3 +888,9 @@ def scan_document(report: ScanReport) -> dict[str, Any]:
             for f in report.files
         ],
     }
+    # Only for URLs (like `mi inspect --json`): what crossed the network, and notes about the target.
+    if report.notes:
+        doc["notes"] = list(report.notes)
+    if report.bytes_read is not None:
+        doc["bytes_read"] = report.bytes_read
+    return doc

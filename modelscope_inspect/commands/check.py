@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..cli import JsonOpt, command
+from ..remote.options import EndpointOpt, TokenOpt
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -53,7 +54,10 @@ def check_view(report: CheckReport) -> list[RenderableType]:
 def check_cmd(
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Model files or folders. Default: the files [tool.mi.check] globs match."),
+        typer.Argument(
+            help="Model files, folders or URLs (hf://ORG/NAME, https://…). Default: the files [tool.mi.check] "
+            "globs match."
+        ),
     ] = None,
     max_size: Annotated[
         str | None, typer.Option("--max-size", metavar="SIZE", help="File bytes at most, e.g. 800MB, 1.5GiB.")
@@ -86,6 +90,8 @@ def check_cmd(
     ] = None,
     no_config: Annotated[bool, typer.Option("--no-config", help="Ignore pyproject.toml budgets.")] = False,
     json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Check model files against budgets (size, parameters, dtypes, pickle, group shares) for CI.
 
@@ -115,7 +121,7 @@ def check_cmd(
         expect_params=parse_expect(expect_params) if expect_params is not None else None,
         max_share=tuple(parse_share(s) for s in max_share or ()),
     )
-    report = run_check(list(paths or []), flags, config, use_config=not no_config)
+    report = run_check(list(paths or []), flags, config, use_config=not no_config, endpoint=endpoint, token=token)
     out = Output()
     if json:
         out.json(check_document(report))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..cli import JsonOpt, command
+from ..remote.options import EndpointOpt, TokenOpt
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -130,12 +131,14 @@ def diff_view(r: DiffReport) -> list[RenderableType]:
 
 @command("diff")
 def diff_cmd(
-    a: Annotated[str, typer.Argument(help="First model file or folder.")],
-    b: Annotated[str, typer.Argument(help="Second model file or folder (any format).")],
+    a: Annotated[str, typer.Argument(help="First model file, folder or URL (hf://ORG/NAME, https://…).")],
+    b: Annotated[str, typer.Argument(help="Second model file, folder or URL (any format).")],
     values: Annotated[
         bool, typer.Option("--values", help="Also compare tensor contents (reads the data; progress on stderr).")
     ] = False,
     json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """What changed between two checkpoints: added, removed, reshaped and retyped tensors, param/byte deltas.
 
@@ -163,9 +166,9 @@ def diff_cmd(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report = diff_paths(a, b, values=True, progress=progress)
+            report = diff_paths(a, b, values=True, progress=progress, endpoint=endpoint, token=token)
     else:
-        report = diff_paths(a, b)
+        report = diff_paths(a, b, endpoint=endpoint, token=token)
     if json:
         out.json(diff_document(report))
     else:

@@ -9,6 +9,7 @@ import typer
 
 from ..cli import JsonOpt, command
 from ..errors import UsageError
+from ..remote.options import EndpointOpt, TokenOpt
 
 if TYPE_CHECKING:
     from ..analysis.memory import ModelSpec
@@ -27,10 +28,14 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 @command("memory")
 def memory_cmd(
     path: Annotated[
-        str | None, typer.Argument(help="Model file or folder; its config.json gives the hyperparameters.")
+        str | None,
+        typer.Argument(help="Model file, folder or URL (hf://ORG/NAME …); its config.json gives the hyperparameters."),
     ] = None,
     config: Annotated[
-        str | None, typer.Option("--config", metavar="PATH", help="An HF config.json (or a folder holding one).")
+        str | None,
+        typer.Option(
+            "--config", metavar="PATH", help="An HF config.json, a folder holding one, or a URL (hf://ORG/NAME …)."
+        ),
     ] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", metavar="B", help="Sequences per step.")] = 1,
     seq: Annotated[int, typer.Option("--seq", "-s", metavar="S", help="Tokens per sequence (context length).")] = 2048,
@@ -91,6 +96,8 @@ def memory_cmd(
         int | None, typer.Option("--experts-per-token", metavar="K", help="MoE experts active per token.")
     ] = None,
     json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Memory for inference and training: weights, KV cache, activations, optimizer, FLOPs, with every assumption.
 
@@ -135,7 +142,7 @@ def memory_cmd(
         group_size=group_size,
     )
     opts.validate()  # before reading anything: bad options fail fast
-    spec = _spec(path, config, arch, sizes)
+    spec = _spec(path, config, arch, sizes, endpoint, token)
     report = estimate_for(spec, opts)
     out = Output()
     if json:
@@ -146,14 +153,21 @@ def memory_cmd(
         out.show(*memory_view(report))
 
 
-def _spec(path: str | None, config: str | None, arch: str | None, sizes: Mapping[str, object]) -> ModelSpec:
+def _spec(
+    path: str | None,
+    config: str | None,
+    arch: str | None,
+    sizes: Mapping[str, object],
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> ModelSpec:
     from ..analysis.hparams import HParams
     from ..analysis.memory import spec_from_config, spec_from_hparams, spec_from_path
 
     if path is not None:
-        return spec_from_path(path, arch=arch)
+        return spec_from_path(path, arch=arch, endpoint=endpoint, token=token)
     if config is not None:
-        return spec_from_config(config, arch=arch)
+        return spec_from_config(config, arch=arch, endpoint=endpoint, token=token)
     missing = [k for k in ("--vocab", "--d-model", "--layers", "--heads") if sizes[k] is None]
     if missing:
         raise UsageError(f"give a model PATH, --config config.json, or {', '.join(missing)}", rule="options")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..cli import JsonOpt, command
+from ..remote.options import EndpointOpt, TokenOpt
 
 
 class Arch(StrEnum):
@@ -70,7 +71,12 @@ def params_cmd(
         str | None, typer.Option("--dtype", metavar="DTYPE", help="Parameter dtype for the bytes (default f32).")
     ] = None,
     config: Annotated[
-        str | None, typer.Option("--config", metavar="PATH", help="An HF config.json (or a folder holding one).")
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="PATH",
+            help="An HF config.json, a folder holding one, or a URL (hf://ORG/NAME, https://…/config.json).",
+        ),
     ] = None,
     lora_r: Annotated[int | None, typer.Option("--lora-r", metavar="R", help="LoRA rank.")] = None,
     lora_targets: Annotated[
@@ -78,6 +84,8 @@ def params_cmd(
         typer.Option("--lora-targets", metavar="NAMES", help="Comma-separated module names, e.g. q_proj,v_proj."),
     ] = None,
     json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Parameter count from hyperparameters or a config.json, term by term, with bytes at the dtype.
 
@@ -90,6 +98,8 @@ def params_cmd(
 
     hp = hparams_from_cli(
         config=config,
+        endpoint=endpoint,
+        token=token,
         arch=arch.value if arch else None,
         dtype=dtype,
         vocab=vocab,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..cli import JsonOpt, command
+from ..remote.options import EndpointOpt, TokenOpt
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -86,25 +87,38 @@ def scan_view(report: ScanReport) -> list[RenderableType]:
         out.append("")
         n = len(report.files)
         out.append(f"{n} file{'s' if n != 1 else ''} scanned: {summary}; {report.skipped} other entries skipped")
+    for note in report.notes:
+        out.append(f"note: {note}")
+    if report.bytes_read is not None:
+        from ..render.units import human_bytes
+
+        out.append(f"read {report.bytes_read:,} bytes ({human_bytes(report.bytes_read)}) over the network")
     return out
 
 
 @command("scan")
 def scan_cmd(
-    paths: Annotated[list[str], typer.Argument(help="Model files or folders (scanned recursively).")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Model files or folders (scanned recursively), or URLs (hf://ORG/NAME, https://…)."),
+    ],
     json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """List every global a pickle would import and every call it would make, without executing anything.
 
     Exit 0 clean, 1 something dangerous or unknown, 2 could not scan. safetensors, ONNX and GGUF files hold
     no pickle and scan clean once their header validates.
 
+    A URL is scanned without downloading the weights: only the pickle bytes are fetched.
+
     Example: mi scan downloads/model.pth
     """
     from ..analysis.scan import scan_document, scan_paths
     from ..render.output import Output
 
-    report = scan_paths(paths)
+    report = scan_paths(paths, endpoint=endpoint, token=token)
     out = Output()
     if json:
         out.json(scan_document(report))
