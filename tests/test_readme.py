@@ -40,3 +40,20 @@ def test_every_command_is_documented() -> None:
     for name, cmd in group.commands.items():  # type: ignore[attr-defined]
         assert f"mi {name}" in text, f"README does not mention `mi {name}`"
         assert cmd.help, f"`mi {name}` has no help text"
+
+
+def test_python_example_runs() -> None:
+    import re
+
+    from tests.readme_examples import README, ROOT
+
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"<!-- python-example -->\n```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no python example"
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        for code in blocks:
+            exec(compile(code, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
