@@ -32,6 +32,25 @@ app = typer.Typer(**_APP_SETTINGS)
 # Options shared by every command, defined once.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document (schema in README) instead of tables.")]
 
+# Model sizes, shared by `mi params` and `mi memory` (the same flags describe the same architecture).
+VocabOpt = Annotated[int | None, typer.Option("--vocab", metavar="N", help="Vocabulary size.")]
+DModelOpt = Annotated[int | None, typer.Option("--d-model", metavar="N", help="Hidden width d.")]
+LayersOpt = Annotated[int | None, typer.Option("--layers", metavar="N", help="Transformer layers.")]
+DFFOpt = Annotated[int | None, typer.Option("--d-ff", metavar="N", help="MLP width (preset default).")]
+HeadsOpt = Annotated[int | None, typer.Option("--heads", metavar="N", help="Attention heads.")]
+KVHeadsOpt = Annotated[
+    int | None, typer.Option("--kv-heads", metavar="N", help="Key/value heads (grouped/multi-query).")
+]
+HeadDimOpt = Annotated[
+    int | None, typer.Option("--head-dim", metavar="N", help="Per-head width if not d/heads (gemma, chatglm).")
+]
+MaxPositionsOpt = Annotated[
+    int | None, typer.Option("--max-positions", metavar="N", help="Learned position rows (gpt2, bert, opt).")
+]
+TiedOpt = Annotated[
+    bool | None, typer.Option("--tied/--untied", help="Output layer shares the embedding (preset default).")
+]
+
 
 def _report(exc: BaseException, message: str, code: int) -> typer.Exit:
     from .render.output import Output

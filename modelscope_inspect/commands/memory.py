@@ -7,7 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..cli import JsonOpt, command
+from ..cli import (
+    DFFOpt,
+    DModelOpt,
+    HeadDimOpt,
+    HeadsOpt,
+    JsonOpt,
+    KVHeadsOpt,
+    LayersOpt,
+    MaxPositionsOpt,
+    TiedOpt,
+    VocabOpt,
+    command,
+)
 from ..errors import UsageError
 from ..remote.options import EndpointOpt, TokenOpt
 
@@ -74,23 +86,15 @@ def memory_cmd(
             "--arch", metavar="PRESET", help="Preset (as in mi params); default: from the config, seed with flags."
         ),
     ] = None,
-    vocab: Annotated[int | None, typer.Option("--vocab", metavar="N", help="Vocabulary size.")] = None,
-    d_model: Annotated[int | None, typer.Option("--d-model", metavar="N", help="Hidden width d.")] = None,
-    layers: Annotated[int | None, typer.Option("--layers", metavar="N", help="Transformer layers.")] = None,
-    d_ff: Annotated[int | None, typer.Option("--d-ff", metavar="N", help="MLP width (preset default).")] = None,
-    heads: Annotated[int | None, typer.Option("--heads", metavar="N", help="Attention heads.")] = None,
-    kv_heads: Annotated[
-        int | None, typer.Option("--kv-heads", metavar="N", help="Key/value heads (grouped/multi-query).")
-    ] = None,
-    head_dim: Annotated[
-        int | None, typer.Option("--head-dim", metavar="N", help="Per-head width if not d/heads.")
-    ] = None,
-    max_positions: Annotated[
-        int | None, typer.Option("--max-positions", metavar="N", help="Learned position rows (gpt2, bert, opt).")
-    ] = None,
-    tied: Annotated[
-        bool | None, typer.Option("--tied/--untied", help="Output layer shares the embedding (preset default).")
-    ] = None,
+    vocab: VocabOpt = None,
+    d_model: DModelOpt = None,
+    layers: LayersOpt = None,
+    d_ff: DFFOpt = None,
+    heads: HeadsOpt = None,
+    kv_heads: KVHeadsOpt = None,
+    head_dim: HeadDimOpt = None,
+    max_positions: MaxPositionsOpt = None,
+    tied: TiedOpt = None,
     num_experts: Annotated[int | None, typer.Option("--experts", metavar="N", help="MoE experts per layer.")] = None,
     experts_per_token: Annotated[
         int | None, typer.Option("--experts-per-token", metavar="K", help="MoE experts active per token.")

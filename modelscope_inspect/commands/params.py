@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-from ..cli import JsonOpt, command
+from ..cli import (
+    DFFOpt,
+    DModelOpt,
+    HeadDimOpt,
+    HeadsOpt,
+    JsonOpt,
+    KVHeadsOpt,
+    LayersOpt,
+    MaxPositionsOpt,
+    TiedOpt,
+    VocabOpt,
+    command,
+)
 from ..remote.options import EndpointOpt, TokenOpt
 
 
@@ -35,28 +47,20 @@ class Arch(StrEnum):
 
 @command("params")
 def params_cmd(
-    vocab: Annotated[int | None, typer.Option("--vocab", metavar="N", help="Vocabulary size.")] = None,
-    d_model: Annotated[int | None, typer.Option("--d-model", metavar="N", help="Hidden width d.")] = None,
-    layers: Annotated[int | None, typer.Option("--layers", metavar="N", help="Transformer layers.")] = None,
-    d_ff: Annotated[int | None, typer.Option("--d-ff", metavar="N", help="MLP width (preset default).")] = None,
-    heads: Annotated[int | None, typer.Option("--heads", metavar="N", help="Attention heads.")] = None,
-    kv_heads: Annotated[
-        int | None, typer.Option("--kv-heads", metavar="N", help="Key/value heads (grouped/multi-query).")
-    ] = None,
-    head_dim: Annotated[
-        int | None, typer.Option("--head-dim", metavar="N", help="Per-head width if not d/heads (gemma, chatglm).")
-    ] = None,
+    vocab: VocabOpt = None,
+    d_model: DModelOpt = None,
+    layers: LayersOpt = None,
+    d_ff: DFFOpt = None,
+    heads: HeadsOpt = None,
+    kv_heads: KVHeadsOpt = None,
+    head_dim: HeadDimOpt = None,
     arch: Annotated[
         Arch | None,
         typer.Option("--arch", metavar="ARCH", help="Preset (see README); default: the seed's hand formula."),
     ] = None,
-    tied: Annotated[
-        bool | None, typer.Option("--tied/--untied", help="Output layer shares the embedding (preset default).")
-    ] = None,
+    tied: TiedOpt = None,
     bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Linear biases (preset default).")] = None,
-    max_positions: Annotated[
-        int | None, typer.Option("--max-positions", metavar="N", help="Learned position rows (gpt2, bert, opt).")
-    ] = None,
+    max_positions: MaxPositionsOpt = None,
     encoder_layers: Annotated[
         int | None, typer.Option("--encoder-layers", metavar="N", help="Encoder depth (encoder-decoder presets).")
     ] = None,
