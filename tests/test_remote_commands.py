@@ -184,9 +184,11 @@ BUDGET = ["--no-config", "--max-size", "1MB", "--max-params", "1M", "--allow-dty
 @pytest.mark.parametrize("target", ["llama", "llama/pytorch_model.bin"])
 def test_check_url_matches_local(tree: Path, target: str) -> None:
     local = mi_json("check", str(tree / "org" / target), *BUDGET, "--forbid-pickle", code=1)
-    with serve(tree) as (base, _st):
+    with serve(tree) as (base, st):
         remote = mi_json("check", f"hf://org/{target}", *BUDGET, "--forbid-pickle", "--endpoint", base, code=1)
+        assert remote["results"][0].pop("bytes_read") == sent(st)
     assert remote["results"][0]["path"] == f"hf://org/{target}"  # not a Path with `//` collapsed
+    assert "bytes_read" not in local["results"][0]
     for doc in (local, remote):
         doc["results"][0].pop("path")
     assert remote == local
@@ -229,9 +231,11 @@ def test_memory_url_and_config_url_match_local(tree: Path) -> None:
     opts = ["--seq", "512", "--batch", "2"]
     local_path = mi_json("memory", str(folder), *opts)
     local_config = mi_json("memory", "--config", str(folder / "config.json"), *opts)
-    with serve(tree) as (base, _st):
+    with serve(tree) as (base, st):
         remote_path = mi_json("memory", "hf://org/llama", *opts, "--endpoint", base)
+        assert remote_path["stored"].pop("bytes_read") == sent(st)
         remote_config = mi_json("memory", "--config", "hf://org/llama", *opts, MI_HF_ENDPOINT=base)
+    assert "bytes_read" not in local_path["stored"]
     for local, remote, shown in (
         (local_path, remote_path, str(folder)),
         (local_config, remote_config, str(folder / "config.json")),
@@ -241,14 +245,29 @@ def test_memory_url_and_config_url_match_local(tree: Path) -> None:
         assert json.loads(text_r) == json.loads(text_l)
 
 
+def test_check_and_memory_text_say_what_crossed_the_network(tree: Path) -> None:
+    with serve(tree) as (base, st):
+        r = run_cli("check", "hf://org/llama", "--no-config", "--max-params", "100K", "--endpoint", base)
+        assert r.code == 1 and f"read {sent(st):,} bytes" in r.stdout and "over the network" in r.stdout
+        st.reset_counters()
+        r = run_cli("memory", "hf://org/llama", "--endpoint", base, env={"MI_NO_CACHE": "1"})
+        assert r.code == 0 and f"read {sent(st):,} bytes" in r.stdout, r.stdout
+    r = run_cli("check", str(tree / "org" / "llama"), "--no-config", "--max-params", "100K")
+    assert r.code == 1 and "over the network" not in r.stdout
+
+
 # -- mi diff ---------------------------------------------------------------------------------------------
 
 
 def test_diff_urls_match_local(tree: Path) -> None:
     folder = tree / "org" / "llama"
     local = mi_json("diff", str(folder), str(folder / "pytorch_model.bin"))
-    with serve(tree) as (base, _st):
+    with serve(tree) as (base, st):
         remote = mi_json("diff", "hf://org/llama", f"{base}/files/org/llama/pytorch_model.bin", "--endpoint", base)
+        read_a, read_b = remote["a"].pop("bytes_read"), remote["b"].pop("bytes_read")
+        assert read_a > 0 and read_b > 0 and read_a + read_b == sent(st)
+        r = run_cli("diff", "hf://org/llama", str(folder), "--endpoint", base)
+        assert r.code == 0 and "a: read " in r.stdout and "over the network" in r.stdout and "b: read" not in r.stdout
         one_line_error(["diff", "--values", "hf://org/llama", str(folder)], "--values", {"MI_HF_ENDPOINT": base})
     assert remote["a"].pop("path") == "hf://org/llama"
     assert remote["b"].pop("path") == f"{base}/files/org/llama/pytorch_model.bin"

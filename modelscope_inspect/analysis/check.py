@@ -323,6 +323,7 @@ class PathResult:
     rules: tuple[RuleResult, ...] = ()
     error: str | None = None
     budget_source: str = "flags"
+    bytes_read: int | None = None  # body bytes fetched over the network, for URLs
 
     @property
     def passed(self) -> bool:
@@ -505,7 +506,13 @@ def check_path(
             "unsafe globals; run `mi scan` for details",
         )
         return PathResult(path, (rule,), budget_source=source)
-    return PathResult(path, check_inventory(inv, budget), budget_source=source)
+    read = inv.extra.get("bytes_read")
+    return PathResult(
+        path,
+        check_inventory(inv, budget),
+        budget_source=source,
+        bytes_read=int(read) if read is not None else None,
+    )
 
 
 def run_check(
@@ -577,6 +584,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
                 "passed": r.passed,
                 "budget_source": r.budget_source,
                 "error": r.error,
+                **({"bytes_read": r.bytes_read} if r.bytes_read is not None else {}),
                 "rules": [
                     {"rule": x.rule, "measured": x.measured, "limit": x.limit, "passed": x.passed, "detail": x.detail}
                     for x in r.rules

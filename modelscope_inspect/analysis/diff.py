@@ -93,6 +93,8 @@ class DiffReport:
     file_bytes_b: int
     groups: tuple[GroupDelta, ...]
     values: tuple[ValueResult, ...] | None = None
+    bytes_read_a: int | None = None  # body bytes fetched over the network, for a URL
+    bytes_read_b: int | None = None
 
     @property
     def delta_params(self) -> int:
@@ -217,7 +219,14 @@ def diff_inventories(a: TensorInventory, b: TensorInventory) -> DiffReport:
         file_bytes_a=a.file_bytes,
         file_bytes_b=b.file_bytes,
         groups=tuple(GroupDelta(n, v[0], v[1], v[2], v[3]) for n, v in groups.items()),
+        bytes_read_a=_bytes_read(a),
+        bytes_read_b=_bytes_read(b),
     )
+
+
+def _bytes_read(inv: TensorInventory) -> int | None:
+    read = inv.extra.get("bytes_read")
+    return int(read) if read is not None else None
 
 
 # --- values --------------------------------------------------------------------------------------------
@@ -458,9 +467,11 @@ def diff_document(r: DiffReport) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "command": "diff",
         "a": {"path": r.path_a, "format": r.format_a, "params": r.params_a, "bytes": r.bytes_a,
-              "file_bytes": r.file_bytes_a},
+              "file_bytes": r.file_bytes_a,
+              **({"bytes_read": r.bytes_read_a} if r.bytes_read_a is not None else {})},
         "b": {"path": r.path_b, "format": r.format_b, "params": r.params_b, "bytes": r.bytes_b,
-              "file_bytes": r.file_bytes_b},
+              "file_bytes": r.file_bytes_b,
+              **({"bytes_read": r.bytes_read_b} if r.bytes_read_b is not None else {})},
         "identical": r.identical,
         "structurally_identical": r.structurally_identical,
         "rename": None if r.rename is None else {"a_prefix": r.rename[0], "b_prefix": r.rename[1],

@@ -993,6 +993,8 @@ def spec_from_path(
         "dtypes": ", ".join(inv.by_dtype) or "none",
         "by_dtype": {k: {"params": v.params, "bytes": v.nbytes} for k, v in inv.by_dtype.items()},
     }
+    if "bytes_read" in inv.extra:  # a URL: what crossed the network to learn the above
+        stored["bytes_read"] = int(inv.extra["bytes_read"])
     if inv.config is None:
         raise UsageError(
             "no config.json beside the model: the KV-cache, activation and FLOP terms need the hyperparameters; "

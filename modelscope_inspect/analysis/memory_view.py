@@ -71,6 +71,10 @@ def memory_view(r: MemoryReport) -> list[RenderableType]:
     if r.stored:
         w.add_row(f"as stored ({r.stored['dtypes']})", f"{r.stored['bytes']:,}", gib(r.stored["bytes"]))
     out += [w, Text("")]
+    if r.stored and "bytes_read" in r.stored:
+        from ..render.units import network_line
+
+        out += [Text(network_line(r.stored["bytes_read"])), Text("")]
 
     kv = _table("KV cache")
     _row(kv, Term("per token, all layers", r.kv.per_token, "2·L·kv_heads·head_dim·bytes"), show_gib=False)

@@ -43,6 +43,10 @@ def check_view(report: CheckReport) -> list[RenderableType]:
                 result += f" ({x.detail})"
             t.add_row(x.rule, x.shown_measured, x.shown_limit, result)
         out.append(t)
+        if r.bytes_read is not None:
+            from ..render.units import network_line
+
+            out.append(network_line(r.bytes_read))
     failed = sum(1 for r in report.results if not r.passed)
     if len(report.results) > 1:
         out.append("")

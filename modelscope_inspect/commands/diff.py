@@ -58,6 +58,11 @@ def diff_view(r: DiffReport) -> list[RenderableType]:
     )
     head.add_row("params", _signed(r.delta_params))
     head.add_row("bytes", _signed(r.delta_bytes, "bytes") + " of tensor data")
+    for side, read in (("a", r.bytes_read_a), ("b", r.bytes_read_b)):
+        if read is not None:
+            from ..render.units import network_line
+
+            head.add_row("network", f"{side}: {network_line(read)}")
     out: list[RenderableType] = [head]
 
     def listing(title: str, sides: tuple[TensorSide, ...]) -> None:

@@ -90,9 +90,9 @@ def scan_view(report: ScanReport) -> list[RenderableType]:
     for note in report.notes:
         out.append(f"note: {note}")
     if report.bytes_read is not None:
-        from ..render.units import human_bytes
+        from ..render.units import network_line
 
-        out.append(f"read {report.bytes_read:,} bytes ({human_bytes(report.bytes_read)}) over the network")
+        out.append(network_line(report.bytes_read))
     return out
 
 

@@ -32,3 +32,8 @@ def share_bar(share: float, width: int = 20) -> str:
     full, rest = divmod(eighths, 8)
     partial = " ▏▎▍▌▋▊▉"[rest] if rest else ""
     return ("█" * full + partial).ljust(width)
+
+
+def network_line(nbytes: int) -> str:
+    """The line every command prints for a URL: the body bytes that crossed the network."""
+    return f"read {nbytes:,} bytes ({human_bytes(nbytes)}) over the network"
