@@ -322,3 +322,123 @@ def test_file_text_is_not_console_markup(tmp_path: Path) -> None:
     r = run_cli("inspect", str(p), "--tensors")
     assert r.code == 0, r.stderr
     assert "[/] evil [bold]x" in r.stdout
+
+
+# -- split GGUF (NAME-0000k-of-0000N.gguf) ------------------------------------------------------------------
+
+
+def write_split(
+    folder: Path, stem: str = "tiny", *, n: int = 8, per_part: int = 3, prefix: str = "blk", rows: int = 16
+) -> list[Path]:
+    """A model written by gguf-py's own splitting writer (what llama.cpp's gguf-split produces)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    w = gguf.GGUFWriter(str(folder / f"{stem}.gguf"), "llama", split_max_tensors=per_part)
+    w.add_name("tiny-split")
+    w.add_block_count(n)
+    w.add_context_length(256)
+    rng = np.random.default_rng(1)
+    for i in range(n - 1):
+        w.add_tensor(f"{prefix}.{i}.weight", rng.random((rows, 32 + i), dtype=np.float32))
+    q8 = gguf.quants.quantize(rng.random((8, 64), dtype=np.float32), T.Q8_0)
+    w.add_tensor(f"{prefix}.q8.weight", q8, raw_dtype=T.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    parts = sorted(folder.glob(f"{stem}-*-of-*.gguf"))
+    assert len(parts) == -(-n // per_part) >= 2
+    return parts
+
+
+@pytest.fixture
+def split_parts(tmp_path: Path) -> list[Path]:
+    return write_split(tmp_path / "split")
+
+
+def test_split_gguf_is_one_model(split_parts: list[Path]) -> None:
+    readers = [gguf.GGUFReader(str(p)) for p in split_parts]
+    want = {rt.name: (p.name, rt) for p, r in zip(split_parts, readers, strict=True) for rt in r.tensors}
+    for target in (split_parts[0], split_parts[-1], split_parts[0].parent):  # any part, or the folder
+        inv = mi.load(str(target))
+        assert inv.format == "gguf" and not inv.warnings
+        assert [f.path for f in inv.files] == [p.name for p in split_parts]
+        assert inv.file_bytes == sum(p.stat().st_size for p in split_parts)
+        assert {t.name for t in inv.tensors} == set(want)
+        for t in inv.tensors:
+            part, rt = want[t.name]
+            assert (t.numel, t.nbytes, t.file) == (int(rt.n_elements), int(rt.n_bytes), part)
+            assert t.storage == f"{part}@{rt.data_offset}"
+        assert inv.total_params == sum(int(rt.n_elements) for r in readers for rt in r.tensors)
+        assert inv.total_bytes == sum(int(rt.n_bytes) for r in readers for rt in r.tensors)
+        d = inv.extra["details"]
+        assert d["architecture"] == "llama" and d["name"] == "tiny-split"  # the first part's metadata
+        assert d["split"] == f"{len(split_parts)} parts, 8 tensors"
+        assert d["tensor types"] == {"f32": 7, "q8_0": 1}
+        assert "split.no" not in inv.metadata and inv.metadata["split.count"] == str(len(split_parts))
+
+
+def test_split_gguf_cli(split_parts: list[Path]) -> None:
+    r = run_cli("inspect", str(split_parts[1]), "--json")
+    assert r.code == 0, r.stderr
+    import json
+
+    doc = json.loads(r.stdout)
+    assert len(doc["files"]) == len(split_parts) and len(doc["tensors"]) == 8
+    r = run_cli("inspect", str(split_parts[0]))
+    assert r.code == 0 and f"{len(split_parts)} parts, 8 tensors" in r.stdout
+
+
+def expect_split_error(path: Path, fragment: str) -> None:
+    with pytest.raises(InspectError) as exc:
+        mi.load(str(path))
+    assert exc.value.rule == "gguf-split" and fragment in str(exc.value), str(exc.value)
+    r = run_cli("inspect", str(path))
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.code == 2 and len(lines) == 1 and fragment in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+def test_split_gguf_missing_part(split_parts: list[Path]) -> None:
+    split_parts[1].unlink()
+    expect_split_error(split_parts[0], f"split GGUF part {split_parts[1].name} is missing")
+
+
+def test_split_gguf_parts_in_the_wrong_order(split_parts: list[Path], tmp_path: Path) -> None:
+    a, b = split_parts[1], split_parts[2]
+    a.rename(tmp_path / "swap")
+    b.rename(a)
+    (tmp_path / "swap").rename(b)
+    expect_split_error(split_parts[0], f"{a.name} should be part 2 of 3 but says split.no 2 of split.count 3")
+
+
+def test_split_gguf_part_from_another_model(split_parts: list[Path], tmp_path: Path) -> None:
+    other = write_split(tmp_path / "other", n=9, prefix="x")  # 3 parts as well, the last one with 3 tensors
+    other[-1].replace(split_parts[-1])
+    expect_split_error(split_parts[0], "split.tensors.count says 8 tensors; the 3 parts hold 9")
+
+
+def test_split_gguf_part_with_another_name_counts_alone(split_parts: list[Path], tmp_path: Path) -> None:
+    lone = tmp_path / "renamed.gguf"
+    split_parts[0].rename(lone)
+    inv = mi.load(str(lone))
+    assert len(inv.tensors) == 3 and [f.path for f in inv.files] == ["renamed.gguf"]
+    assert any("part 1 of 3 of a split GGUF" in w for w in inv.warnings)
+
+
+def test_split_gguf_over_http_matches_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.test_remote_server import serve
+
+    monkeypatch.setenv("MI_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "hub"
+    split_parts = write_split(root / "org" / "split", rows=4096)  # 4 MB of tensor data, headers of a few KB
+    local = json.loads(run_cli("inspect", "--json", str(root / "org" / "split" / split_parts[0].name)).stdout)
+    with serve(root) as (base, st):
+        for url in ("hf://org/split", f"hf://org/split/{split_parts[2].name}"):
+            r = run_cli("inspect", "--json", url, env={"MI_HF_ENDPOINT": base, "MI_NO_CACHE": "1"})
+            assert r.code == 0, r.stderr
+            remote = json.loads(r.stdout)
+            assert 0 < remote.pop("bytes_read") < local["file_bytes"] // 10  # headers, not tensor data
+            remote.pop("path")
+            assert remote == {k: v for k, v in local.items() if k != "path"}
+        assert st.requests > 0

@@ -19,6 +19,7 @@ from ..errors import MalformedFileError, NotFoundError, UnsupportedFormatError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, build_inventory
 from ..source import ByteSource, LocalFile
 from .base import HEAD_BYTES, FileScan, Loader, detect, loaders
+from .gguf_split import expand_split, one_split_set
 
 MAX_JSON = 64 << 20  # index.json / config.json larger than this are not real
 PREFERRED = ("model.safetensors", "pytorch_model.bin")
@@ -227,8 +228,7 @@ def load(path: str | os.PathLike[str], *, endpoint: str | None = None, token: st
             return _with_total_check(
                 _combine("index", display, scans, FileRecord(p.name, p.stat().st_size), None, warnings), declared
             )
-        scan, size = scan_file(p, display, p.name)
-        return _combine(scan.format, display, [(p.name, scan, size)], None, None, [])
+        return _load_single(p, display, None, display)
 
     config: Mapping[str, Any] | None = None
     cfg = p / "config.json"
@@ -253,18 +253,50 @@ def load(path: str | os.PathLike[str], *, endpoint: str | None = None, token: st
         raise NotFoundError("folder holds no model file (.safetensors, .bin, .pth, .pt, .ckpt …)", path=display)
     warnings = []
     if len(chosen) > 1 and not safetensors:
+        first = one_split_set([c.name for c in chosen])
+        if first is not None:  # a split GGUF: its parts make one model
+            return _load_single(p / first, display, config, str(p / first))
         raise UnsupportedFormatError(
             f"folder holds {len(chosen)} model files and no index; name one of: "
             + ", ".join(c.name for c in chosen[:6]),
             path=display,
         )
-    if len(chosen) > 1:
-        warnings.append(f"no index file: read all {len(chosen)} .safetensors files as shards of one model")
+    if len(chosen) == 1:
+        return _load_single(chosen[0], display, config, str(chosen[0]))
+    warnings.append(f"no index file: read all {len(chosen)} .safetensors files as shards of one model")
     scans = []
     for c in chosen:
         scan, size = scan_file(c, str(c), c.name)
         scans.append((c.name, scan, size))
     return _combine(scans[0][1].format, display, scans, None, config, warnings)
+
+
+def _load_single(p: Path, display: str, config: Mapping[str, Any] | None, file_display: str) -> TensorInventory:
+    """One model file, or every part of the split GGUF it belongs to."""
+    scan, size = scan_file(p, file_display, p.name)
+    scans = expand_split(p.name, scan, size, lambda names: _scan_parts(p.parent, names, display), display)
+    return _combine(scan.format, display, scans, None, config, [])
+
+
+def _scan_parts(folder: Path, names: list[str], display: str) -> dict[str, tuple[FileScan, int]]:
+    """The other parts of a split GGUF, each a plain file in the same folder."""
+    out = {}
+    for name in names:
+        part = folder / name
+        try:
+            inside = part.resolve(strict=True).is_relative_to(folder.resolve())
+        except FileNotFoundError:
+            raise MalformedFileError(f"split GGUF part {name} is missing", path=display, rule="gguf-split") from None
+        except (OSError, RuntimeError) as exc:
+            raise MalformedFileError(
+                f"split GGUF part {name} cannot be resolved ({exc})", path=display, rule="gguf-split"
+            ) from None
+        if not inside:
+            raise MalformedFileError(
+                f"split GGUF part {name} leads outside the model folder", path=display, rule="gguf-split"
+            )
+        out[name] = scan_file(part, str(part), name)
+    return out
 
 
 def _with_total_check(inv: TensorInventory, declared: int) -> TensorInventory:

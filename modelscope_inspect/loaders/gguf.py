@@ -34,6 +34,7 @@ MAX_DIMS = 4  # GGML_MAX_DIMS; llama.cpp refuses more
 MAX_STRING = 16 << 20  # one metadata string (chat templates are a few KiB; 16 MiB is far beyond real)
 MAX_ARRAY_NESTING = 8
 MAX_NUMEL = 1 << 62
+FIRST_WINDOW = 64 << 10  # most headers fit; a remote file is not asked for more than it needs
 WINDOW = 1 << 20
 SHOW_ITEMS = 8
 
@@ -77,7 +78,9 @@ _ARCH_KEYS = (
 
 
 class _Cursor:
-    """Sequential reads through a 1 MiB window, every read checked against the file size."""
+    """Sequential reads through a window that starts at 64 KiB and doubles up to 1 MiB with each refill (a
+    header of a few KiB costs one small read, a 30 MB vocabulary a few dozen), every read checked against the
+    file size."""
 
     def __init__(self, src: ByteSource, endian: str) -> None:
         self.src = src
@@ -85,6 +88,7 @@ class _Cursor:
         self.e = endian
         self._buf = b""
         self._base = 0
+        self._window = FIRST_WINDOW
 
     def bad(self, msg: str, rule: str) -> MalformedFileError:
         return MalformedFileError(msg, path=self.src.name, rule=rule)
@@ -100,8 +104,12 @@ class _Cursor:
             )
         i = self.pos - self._base
         if i < 0 or i + n > len(self._buf):
-            self._buf = self.src.read_exact(self.pos, max(n, min(WINDOW, self.left)), what)
+            # Windows end on 64 KiB boundaries: a remote source's first fetch (64 KiB) then covers a small
+            # header exactly, instead of the 24 header bytes pushing the window into a second request.
+            end = (self.pos + self._window) // FIRST_WINDOW * FIRST_WINDOW
+            self._buf = self.src.read_exact(self.pos, max(n, min(end, self.src.size) - self.pos), what)
             self._base, i = self.pos, 0
+            self._window = min(self._window * 2, WINDOW)
         self.pos += n
         return self._buf[i : i + n]
 

@@ -37,6 +37,7 @@ from ..loaders.folder import (
     read_json_source,
     scan_source,
 )
+from ..loaders.gguf_split import expand_split, one_split_set
 from .cache import HeaderCache
 from .http import HttpClient, Settings, Stats, display_url
 from .hub import list_repo, parse_hf_url, resolve_url
@@ -256,10 +257,24 @@ def _load_index(
 def _load_file(d: RemoteDir, name: str, display: str, settings: Settings, stats: Stats) -> TensorInventory:
     if name.endswith(".index.json"):
         return _load_index(d, name, display, None, settings, stats)
+    return _load_single(d, name, display, None, settings, stats)
+
+
+def _load_single(
+    d: RemoteDir, name: str, display: str, config: Mapping[str, Any] | None, settings: Settings, stats: Stats
+) -> TensorInventory:
+    """One model file, or every part of the split GGUF it belongs to (the parts read concurrently)."""
     with d.open(name) as src:
         scan = scan_source(src, name, name)
         size = src.size
-    return _combine(scan.format, display, [(name, scan, size)], None, None, [])
+
+    def missing(part: str) -> InspectError:
+        return MalformedFileError(f"split GGUF part {part} is missing", path=display, rule="gguf-split")
+
+    def scan_parts(names: list[str]) -> dict[str, tuple[FileScan, int]]:
+        return _scan_many(d, names, settings, stats, missing)
+
+    return _combine(scan.format, display, expand_split(name, scan, size, scan_parts, display), None, config, [])
 
 
 def _load_dir(d: RemoteDir, display: str, settings: Settings, stats: Stats) -> TensorInventory:
@@ -290,12 +305,16 @@ def _load_dir(d: RemoteDir, display: str, settings: Settings, stats: Stats) -> T
         raise NotFoundError("folder holds no model file (.safetensors, .bin, .pth, .pt, .ckpt …)", path=display)
     warnings: list[str] = []
     if len(chosen) > 1 and not safetensors:
+        first = one_split_set(chosen)
+        if first is not None:  # a split GGUF: its parts make one model
+            return _load_single(d, first, display, config, settings, stats)
         raise UnsupportedFormatError(
             f"folder holds {len(chosen)} model files and no index; name one of: " + ", ".join(chosen[:6]),
             path=display,
         )
-    if len(chosen) > 1:
-        warnings.append(f"no index file: read all {len(chosen)} .safetensors files as shards of one model")
+    if len(chosen) == 1:
+        return _load_single(d, chosen[0], display, config, settings, stats)
+    warnings.append(f"no index file: read all {len(chosen)} .safetensors files as shards of one model")
     results = _scan_many(d, chosen, settings, stats, None)
     scans = [(c, *results[c]) for c in chosen]
     return _combine(scans[0][1].format, display, scans, None, config, warnings)
