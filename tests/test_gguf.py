@@ -442,3 +442,19 @@ def test_split_gguf_over_http_matches_local(tmp_path: Path, monkeypatch: pytest.
             remote.pop("path")
             assert remote == {k: v for k, v in local.items() if k != "path"}
         assert st.requests > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "kvs", "fragment"),
+    [
+        # 65,535 parts declared (u16 maximum): the first missing sibling ends it, nothing is enumerated.
+        ("x-00001-of-65535.gguf", [kv_u32("split.count", 65535)], "split GGUF part x-00002-of-65535.gguf is missing"),
+        ("x-00001-of-00002.gguf", [kv_u32("split.count", 2), kv_u32("split.no", 7)], "split.no 7 is outside"),
+        ("x-00001-of-00002.gguf", [kv_u32("split.count", 2), gstr("split.no") + struct.pack("<I", 8) + gstr("zero")],
+         "split.no is 'zero', not an integer"),
+    ],
+)  # fmt: skip
+def test_crafted_split_metadata(tmp_path: Path, name: str, kvs: list[bytes], fragment: str) -> None:
+    p = tmp_path / name
+    p.write_bytes(gguf_file(kvs, [tinfo("w", [4], 0, 0)], b"\0" * 16))
+    expect_split_error(p, fragment)
