@@ -155,6 +155,15 @@ def test_scan_single_files_and_plain_http(tree: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_scan_reads_files_concurrently_but_bounded(tree: Path, workers: str) -> None:
+    local = mi_json("scan", str(tree / "org" / "llama"))
+    with serve(tree) as (base, st):
+        remote = mi_json("scan", "hf://org/llama", "--endpoint", base, MI_REMOTE_WORKERS=workers)
+        assert 1 <= st.peak <= int(workers), st.peak
+    assert _scan_files(remote, "hf://org/llama") == _scan_files(local, str(tree / "org" / "llama"))  # same order
+
+
 @pytest.mark.parametrize("name", ["legacy.pt", "zip.pth", "array.npy"])
 def test_scan_reads_pickles_not_tensor_data(tree: Path, name: str) -> None:
     file = tree / "org" / "big" / name

@@ -767,18 +767,25 @@ def scan_url(url: str, *, endpoint: str | None = None, token: str | None = None)
             with tree.open(tree.names[0]) as src:
                 report = scan_source(src, tree.names[0])
             return ScanReport(tree.display, (report,), notes=tuple(tree.notes), bytes_read=tree.stats.bytes_read)
-        reports: list[FileScanReport] = []
-        skipped = 0
-        for name in tree.names:
+
+        def one(name: str) -> FileScanReport | None:  # None: not a pickle or model file, skipped
             base = posixpath.basename(name)
             try:
                 with tree.open(name) as src:
                     if not base.lower().endswith(MODEL_EXTS) and not _pickle_magic(src.read_at(0, 8)):
-                        skipped += 1
-                        continue
-                    reports.append(scan_source(src, base))
+                        return None
+                    return scan_source(src, base)
             except InspectError as exc:
-                reports.append(_error_report(tree.shown(name), exc))
+                return _error_report(tree.shown(name), exc)
+
+        # Files are read concurrently (bounded, like the shards of `mi inspect`); the report keeps their order.
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, min(tree.workers, len(tree.names)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mi-scan") as pool:
+            results = list(pool.map(one, tree.names))
+        reports = [r for r in results if r is not None]
+        skipped = len(results) - len(reports)
         if not reports:
             raise NotFoundError("folder holds no pickle or model file to scan", path=tree.display)
         return ScanReport(tree.display, tuple(reports), skipped, tuple(tree.notes), tree.stats.bytes_read)

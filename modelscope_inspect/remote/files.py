@@ -51,6 +51,11 @@ class RemoteTree:
         """The URL shown for `name` (the tree's own URL for a single file)."""
         return f"{self.display.rstrip('/')}/{name}" if self.is_dir else self.display
 
+    @property
+    def workers(self) -> int:
+        """How many files may be read at once (`MI_REMOTE_WORKERS`, 8 by default)."""
+        return self._client.settings.workers
+
     def open(self, name: str) -> RangeSource:
         """A byte source over one of `names` (a request for its first bytes is made now)."""
         return self._opener(name)
