@@ -90,8 +90,8 @@ class TorchLegacyLoader:
         head = src.read_at(0, 512)
         if not is_legacy(head) and is_legacy_tar(head) and head[257:262] == b"ustar":
             raise UnsupportedFormatError(
-                "tar-wrapped legacy torch checkpoint (torch < 0.4) is not supported; re-save it with a current "
-                "torch in a sandbox (torch.save(torch.load(f, weights_only=False), g))",
+                "tar-wrapped legacy torch checkpoint (torch < 0.4) is not supported, and torch itself reads it "
+                "only by running its pickles; ask its publisher for a safetensors or zip-format copy",
                 path=where,
             )
         p = _Pickles(src)
