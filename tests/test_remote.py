@@ -363,9 +363,29 @@ def test_fsspec_memory_filesystem_matches_local(hub: Path) -> None:
         fs.rm("/mi-test", recursive=True)
 
 
+def test_fsspec_config_and_scan_match_local(hub: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    folder = hub / "org" / "sharded"
+    for p in folder.iterdir():
+        fs.pipe(f"/mi-cfg/sharded/{p.name}", p.read_bytes())
+    try:
+        for url in ("memory://mi-cfg/sharded", "memory://mi-cfg/sharded/config.json"):
+            r = run_cli("params", "--config", url, "--json")
+            assert r.code == 0, r.stderr
+            assert json.loads(r.stdout) == json.loads(run_cli("params", "--config", str(folder), "--json").stdout)
+        r = run_cli("params", "--config", "memory://mi-cfg/nothing")
+        assert r.code == 2 and "no such file or directory" in r.stderr and "Traceback" not in r.stderr
+        r = run_cli("scan", "memory://mi-cfg/sharded", "--json")
+        assert r.code == 0 and len(json.loads(r.stdout)["files"]) >= 2, r.stderr
+    finally:
+        fs.rm("/mi-cfg", recursive=True)
+
+
 def test_unknown_scheme_is_a_clear_error() -> None:
-    r = run_cli("inspect", "nosuchscheme://bucket/model.safetensors")
-    assert r.code == 2 and "nosuchscheme://" in r.stderr and "Traceback" not in r.stderr
+    for args in (["inspect"], ["scan"], ["params", "--config"]):
+        r = run_cli(*args, "nosuchscheme://bucket/model.safetensors")
+        assert r.code == 2 and "nosuchscheme://" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
 def test_connection_refused_is_a_clear_error() -> None:

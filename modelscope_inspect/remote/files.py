@@ -152,9 +152,10 @@ def _http_tree(url: str, client: HttpClient, cache: HeaderCache | None, stats: S
     return RemoteTree(shown, True, _cap(names, shown), source, client, stats, [note])
 
 
-def _fsspec(url: str) -> tuple[Any, str]:
+def open_fsspec(url: str, shown: str) -> tuple[Any, str, bool]:
+    """`(filesystem, path, is_dir)` for an fsspec URL; one-line errors for a missing fsspec or backend and for
+    a path that is neither a file nor a folder (`shown` is the URL as errors name it)."""
     scheme = url.split("://", 1)[0].lower()
-    shown = display_url(url)
     try:
         import fsspec  # type: ignore[import-untyped]  # optional: pip install fsspec (+ s3fs / gcsfs …)
     except ImportError:
@@ -171,18 +172,20 @@ def _fsspec(url: str) -> tuple[Any, str]:
         ) from None
     except (ValueError, KeyError) as exc:
         raise UsageError(f"fsspec does not know {scheme}:// ({exc})", path=shown, rule="fsspec-missing") from None
-    return fs, root
-
-
-def _fsspec_tree(url: str, client: HttpClient, settings: Settings, stats: Stats) -> RemoteTree:
-    fs, root = _fsspec(url)
-    shown = display_url(url).rstrip("/")
     try:
         is_dir = bool(fs.isdir(root))
         is_file = not is_dir and bool(fs.isfile(root))
     except Exception as exc:
         raise NotFoundError(f"cannot access: {type(exc).__name__}: {exc}", path=shown) from None
-    if is_file:
+    if not (is_dir or is_file):
+        raise NotFoundError("no such file or directory", path=shown)
+    return fs, root, is_dir
+
+
+def _fsspec_tree(url: str, client: HttpClient, settings: Settings, stats: Stats) -> RemoteTree:
+    shown = display_url(url).rstrip("/")
+    fs, root, is_dir = open_fsspec(url, shown)
+    if not is_dir:
         return RemoteTree(
             shown,
             False,
@@ -191,8 +194,6 @@ def _fsspec_tree(url: str, client: HttpClient, settings: Settings, stats: Stats)
             client,
             stats,
         )
-    if not is_dir:
-        raise NotFoundError("no such file or directory", path=shown)
     top = root.rstrip("/")
     try:
         found = fs.find(top)

@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
-from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError, UsageError
+from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError
 from ..inventory import FileRecord, TensorInventory
 from ..loaders.base import FileScan, loaders
 from ..loaders.folder import (
@@ -39,6 +39,7 @@ from ..loaders.folder import (
 )
 from ..loaders.gguf_split import expand_split, one_split_set
 from .cache import HeaderCache
+from .files import open_fsspec
 from .http import HttpClient, Settings, Stats, display_url
 from .hub import list_repo, parse_hf_url, resolve_url
 from .source import FsspecSource, HttpRangeSource, RangeSource
@@ -348,33 +349,10 @@ def _load_http(url: str, client: HttpClient, cache: HeaderCache | None, stats: S
 
 
 def _load_fsspec(url: str, settings: Settings, stats: Stats) -> TensorInventory:
-    scheme = url.split("://", 1)[0].lower()
     shown = display_url(url)
-    try:
-        import fsspec  # type: ignore[import-untyped]  # optional: pip install fsspec (+ s3fs / gcsfs …)
-    except ImportError:
-        raise UsageError(
-            f"{scheme}:// URLs need fsspec and its {scheme} backend (pip install fsspec s3fs / gcsfs / …)",
-            path=shown,
-            rule="fsspec-missing",
-        ) from None
-    try:
-        fs, root = fsspec.core.url_to_fs(url)
-    except ImportError as exc:
-        raise UsageError(
-            f"fsspec has no working backend for {scheme}:// ({exc})", path=shown, rule="fsspec-missing"
-        ) from None
-    except (ValueError, KeyError) as exc:
-        raise UsageError(f"fsspec does not know {scheme}:// ({exc})", path=shown, rule="fsspec-missing") from None
-    try:
-        is_dir = bool(fs.isdir(root))
-        is_file = not is_dir and bool(fs.isfile(root))
-    except Exception as exc:
-        raise NotFoundError(f"cannot access: {type(exc).__name__}: {exc}", path=shown) from None
+    fs, root, is_dir = open_fsspec(url, shown)
     if is_dir:
         return _load_dir(FsspecDir(fs, root, shown, settings, stats), shown, settings, stats)
-    if not is_file:
-        raise NotFoundError("no such file or directory", path=shown)
     folder, name = posixpath.split(root.rstrip("/"))
     parent = shown.rsplit("/", 1)[0] if "/" in shown.split("://", 1)[1] else shown
     return _load_file(FsspecDir(fs, folder, parent, settings, stats), name, shown, settings, stats)
@@ -454,16 +432,9 @@ def read_config_url(
             src = HttpRangeSource(client, target, cache=cache)
         else:
             target = url if url.endswith(".json") else url.rstrip("/") + "/config.json"
-            try:
-                import fsspec
-            except ImportError:
-                raise UsageError(
-                    f"{scheme}:// URLs need fsspec and its {scheme} backend", path=shown, rule="fsspec-missing"
-                ) from None
-            try:
-                fs, path = fsspec.core.url_to_fs(target)
-            except (ImportError, ValueError, KeyError) as exc:
-                raise UsageError(f"fsspec cannot open {scheme}:// ({exc})", path=shown, rule="fsspec-missing") from None
+            fs, path, is_dir = open_fsspec(target, display_url(target))
+            if is_dir:
+                raise NotFoundError("config.json is a folder", path=display_url(target), rule="config-json")
             src = FsspecSource(fs, path, display_url(target), settings, stats)
         with src:
             doc = read_json_source(src, "config-json")
