@@ -23,7 +23,7 @@ from modelscope_inspect.remote.folder import load_url
 from modelscope_inspect.remote.http import AccessDeniedError, RemoteError, Settings, display_url
 from modelscope_inspect.remote.hub import parse_hf_url
 from tests.conftest import run_cli
-from tests.test_remote_server import SHA, llama_tensors, serve, write_sparse_safetensors
+from tests.test_remote_server import SHA, llama_tensors, save_tiny_llama, serve, write_sparse_safetensors
 
 TOKEN = "hf_secretTOKEN123"
 
@@ -34,19 +34,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     index + config), `org/bin` (torch.save'd pytorch_model.bin + config), `org/big` (a 700 MB sparse
     safetensors file whose header is a real Llama-2-7B layer layout), `org/flat` (two shards, no index)."""
     torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("hub")
-    torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(
-        hidden_size=64,
-        intermediate_size=160,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=1000,
-    )
-    model = transformers.LlamaForCausalLM(cfg)
-    model.save_pretrained(root / "org" / "sharded", max_shard_size="150KB")
+    model = save_tiny_llama(root / "org" / "sharded")
     (root / "org" / "bin").mkdir(parents=True)
     torch.save(model.state_dict(), root / "org" / "bin" / "pytorch_model.bin")
     shutil.copy(root / "org" / "sharded" / "config.json", root / "org" / "bin" / "config.json")

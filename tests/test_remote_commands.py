@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli
-from tests.test_remote_server import ServerState, serve
+from tests.test_remote_server import ServerState, save_tiny_llama, serve
 
 TOKEN = "hf_commandsTOKEN987"
 # GLOBAL os.system; "echo"; TUPLE1; REDUCE; STOP: what an exploit pickle does. Crafted, never unpickled.
@@ -33,21 +33,11 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pickle, a pickle without extension and a text file; `org/big`: a 16 MiB legacy torch file, torch zip and
     numeric .npy (scan must not read their tensor data)."""
     torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     np = pytest.importorskip("numpy")
     root = tmp_path_factory.mktemp("remote_commands")
-    torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(
-        hidden_size=64,
-        intermediate_size=160,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=1000,
-    )
-    model = transformers.LlamaForCausalLM(cfg)
     llama = root / "org" / "llama"
-    model.save_pretrained(llama, max_shard_size="150KB")
+    model = save_tiny_llama(llama)
     assert len(list(llama.glob("model-*.safetensors"))) >= 3
     torch.save(model.state_dict(), llama / "pytorch_model.bin")
     (llama / "README.md").write_text("# a tiny llama\n")

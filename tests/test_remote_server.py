@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -231,6 +232,25 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # clients hanging up mid-body is what several tests do on purpose
+
+
+def save_tiny_llama(folder: Path) -> Any:
+    """A 4-layer GQA Llama (transformers, seed 0) written by `save_pretrained` in 150 KB shards; returns the model."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        hidden_size=64,
+        intermediate_size=160,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=1000,
+    )
+    model = transformers.LlamaForCausalLM(cfg)
+    model.save_pretrained(folder, max_shard_size="150KB")
+    return model
 
 
 @contextlib.contextmanager
