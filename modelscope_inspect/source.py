@@ -36,6 +36,32 @@ class ByteSource(Protocol):
         ...
 
 
+def read_exact(src: ByteSource, offset: int, n: int, what: str) -> bytes:
+    """`src.read_at(offset, n)`, or a `MalformedFileError` naming `what` (rule `truncated`) when the source
+    ends first: the one `read_exact` every source kind shares."""
+    data = src.read_at(offset, n)
+    if len(data) != n:
+        raise MalformedFileError(
+            f"{what}: needs {n:,} bytes at offset {offset:,} but the file ends at {src.size:,}",
+            path=src.name,
+            rule="truncated",
+        )
+    return data
+
+
+def path_kind(p: Path, display: str) -> bool:
+    """True for a folder, False for anything else that exists; `NotFoundError` when `p` is missing or cannot
+    be looked at (a dangling symlink exists: opening it gives the precise error)."""
+    try:
+        is_dir = p.is_dir()
+        exists = p.exists() or p.is_symlink()
+    except OSError as exc:
+        raise NotFoundError(f"cannot access: {exc.strerror or exc}", path=display) from None
+    if not exists:
+        raise NotFoundError("no such file or directory", path=display)
+    return is_dir
+
+
 class LocalFile:
     """A regular file on disk, opened read-only. Use as a context manager."""
 
@@ -79,14 +105,7 @@ class LocalFile:
 
     def read_exact(self, offset: int, n: int, what: str) -> bytes:
         """Exactly `n` bytes or a `MalformedFileError` naming `what` (rule `truncated`)."""
-        data = self.read_at(offset, n)
-        if len(data) != n:
-            raise MalformedFileError(
-                f"{what}: needs {n:,} bytes at offset {offset:,} but the file ends at {self.size:,}",
-                path=self.name,
-                rule="truncated",
-            )
-        return data
+        return read_exact(self, offset, n, what)
 
     def close(self) -> None:
         if self._fd >= 0:

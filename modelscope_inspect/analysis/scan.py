@@ -48,7 +48,7 @@ from ..errors import (
 )
 from ..pickle_walk import Event, walk
 from ..safety import BUILD_TARGETS, Severity, classify
-from ..source import ByteSource, LocalFile
+from ..source import ByteSource, LocalFile, path_kind
 
 MAX_PICKLE_BYTES = 512 << 20  # one pickle stream (raw file or zip member) larger than this is not scanned
 # Raw pickles are read in growing prefixes (×4): legacy files keep their pickles up front, then tensor data,
@@ -801,13 +801,7 @@ def scan(path: str | os.PathLike[str]) -> ScanReport:
     """
     display = str(path)
     p = Path(path)
-    try:
-        is_dir = p.is_dir()
-        exists = p.exists() or p.is_symlink()
-    except OSError as exc:
-        raise NotFoundError(f"cannot access: {exc.strerror or exc}", path=display) from None
-    if not exists:
-        raise NotFoundError("no such file or directory", path=display)
+    is_dir = path_kind(p, display)
     if not is_dir:
         return ScanReport(display, (scan_file(p, display),))
     files, skipped, problems = _folder_files(p, display)

@@ -17,7 +17,7 @@ from typing import Any
 from ..analysis.packing import apply_packing
 from ..errors import MalformedFileError, NotFoundError, UnsupportedFormatError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, build_inventory
-from ..source import ByteSource, LocalFile
+from ..source import ByteSource, LocalFile, path_kind
 from .base import HEAD_BYTES, FileScan, Loader, detect, loaders
 from .gguf_split import expand_split, one_split_set
 
@@ -70,24 +70,30 @@ def scan_source(src: ByteSource, filename: str, rel: str) -> FileScan:
     return loader.read(src, rel)
 
 
-def _inside(folder: Path, name: str, display: str) -> Path:
+def _inside(
+    folder: Path,
+    name: str,
+    display: str,
+    *,
+    label: str = "shard",
+    rule: str = "index-shard",
+    missing: str = "index names shard {name!r}, which does not exist",
+) -> Path:
+    """`folder / name` for a file another file names (an index's shard, a split GGUF's part): a plain name,
+    existing, and not leading out of the folder through a symlink."""
     if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in Path(name).parts or "\\" in name:
         raise MalformedFileError(
-            f"shard name {name!r} is not a plain file name in the folder", path=display, rule="index-shard"
+            f"{label} name {name!r} is not a plain file name in the folder", path=display, rule=rule
         )
     target = folder / name
     try:
         resolved = target.resolve(strict=True)
     except FileNotFoundError:
-        raise MalformedFileError(
-            f"index names shard {name!r}, which does not exist", path=display, rule="index-shard"
-        ) from None
+        raise MalformedFileError(missing.format(name=name), path=display, rule=rule) from None
     except (OSError, RuntimeError) as exc:
-        raise MalformedFileError(
-            f"shard {name!r} cannot be resolved ({exc})", path=display, rule="index-shard"
-        ) from None
+        raise MalformedFileError(f"{label} {name!r} cannot be resolved ({exc})", path=display, rule=rule) from None
     if not resolved.is_relative_to(folder.resolve()):
-        raise MalformedFileError(f"shard {name!r} leads outside the model folder", path=display, rule="index-shard")
+        raise MalformedFileError(f"{label} {name!r} leads outside the model folder", path=display, rule=rule)
     return target
 
 
@@ -215,13 +221,7 @@ def load(path: str | os.PathLike[str], *, endpoint: str | None = None, token: st
             return load_url(path, endpoint=endpoint, token=token)
     p = Path(path)
     display = str(path)
-    try:
-        is_dir = p.is_dir()
-        exists = p.exists() or p.is_symlink()
-    except OSError as exc:
-        raise NotFoundError(f"cannot access: {exc.strerror or exc}", path=display) from None
-    if not exists:
-        raise NotFoundError("no such file or directory", path=display)
+    is_dir = path_kind(p, display)
     if not is_dir:
         if p.name.endswith(".index.json"):
             scans, warnings, declared = _load_index(p, display)
@@ -282,19 +282,14 @@ def _scan_parts(folder: Path, names: list[str], display: str) -> dict[str, tuple
     """The other parts of a split GGUF, each a plain file in the same folder."""
     out = {}
     for name in names:
-        part = folder / name
-        try:
-            inside = part.resolve(strict=True).is_relative_to(folder.resolve())
-        except FileNotFoundError:
-            raise MalformedFileError(f"split GGUF part {name} is missing", path=display, rule="gguf-split") from None
-        except (OSError, RuntimeError) as exc:
-            raise MalformedFileError(
-                f"split GGUF part {name} cannot be resolved ({exc})", path=display, rule="gguf-split"
-            ) from None
-        if not inside:
-            raise MalformedFileError(
-                f"split GGUF part {name} leads outside the model folder", path=display, rule="gguf-split"
-            )
+        part = _inside(
+            folder,
+            name,
+            display,
+            label="split GGUF part",
+            rule="gguf-split",
+            missing="split GGUF part {name} is missing",
+        )
         out[name] = scan_file(part, str(part), name)
     return out
 

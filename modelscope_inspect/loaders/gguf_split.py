@@ -46,13 +46,10 @@ def part_names(name: str, count: int) -> list[str] | None:
 
 def one_split_set(names: list[str]) -> str | None:
     """When every name is a part of the same split GGUF (a folder holding just that model), its first name."""
-    matches = [PART_NAME.match(n) for n in names]
-    if len(names) < 2 or any(m is None for m in matches):
+    parts = [(m, n) for n in names if (m := PART_NAME.match(n)) is not None]
+    if len(names) < 2 or len(parts) != len(names) or len({(m["stem"], m["count"]) for m, _ in parts}) != 1:
         return None
-    keys = {(m["stem"], m["count"]) for m in matches if m is not None}
-    if len(keys) != 1:
-        return None
-    return min(names, key=lambda n: int(PART_NAME.match(n)["no"]))  # type: ignore[index]
+    return min(parts, key=lambda mn: int(mn[0]["no"]))[1]
 
 
 def expand_split(

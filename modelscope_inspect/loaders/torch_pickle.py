@@ -228,16 +228,21 @@ def vet_pickle(result: WalkResult, where: str) -> list[str]:
         # with the file rather than calling harmless class names unsafe. Dangerous names are still reported.
         raise MalformedFileError(result.error, path=where, rule="pickle-structure")
     if refused:
-        shown = ", ".join(refused[:4]) + (f" and {len(refused) - 4} more" if len(refused) > 4 else "")
-        raise UnsafePickleError(
-            f"pickle references {shown}, which would import and run code on load; refused without "
-            "executing anything (run `mi scan` on it for details)",
-            path=where,
-            rule="pickle-global",
-        )
+        raise _unsafe(refused, where)
     if result.error:
         raise MalformedFileError(result.error, path=where, rule="pickle-structure")
     return classes
+
+
+def _unsafe(names: list[str], where: str) -> UnsafePickleError:
+    """The refusal for globals outside the allowlist: the first four named, never imported."""
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return UnsafePickleError(
+        f"pickle references {shown}, which would import and run code on load; refused without "
+        "executing anything (run `mi scan` on it for details)",
+        path=where,
+        rule="pickle-global",
+    )
 
 
 def refuse_unsafe(result: WalkResult, where: str) -> None:
@@ -250,13 +255,7 @@ def refuse_unsafe(result: WalkResult, where: str) -> None:
         if ev.kind == "global" and not is_safe_global(ev.target) and ev.target not in bad:
             bad.append(ev.target)
     if bad:
-        shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
-        raise UnsafePickleError(
-            f"pickle references {shown}, which would import and run code on load; refused without "
-            "executing anything (run `mi scan` on it for details)",
-            path=where,
-            rule="pickle-global",
-        )
+        raise _unsafe(bad, where)
     if result.error:
         raise MalformedFileError(result.error, path=where, rule="pickle-structure")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from ..errors import MalformedFileError
+from ..source import read_exact
 from .cache import CacheEntry, HeaderCache
 from .http import HttpClient, RemoteError, Response, Settings, Stats, display_url
 
@@ -150,14 +150,7 @@ class RangeSource:
 
     def read_exact(self, offset: int, n: int, what: str) -> bytes:
         """Exactly `n` bytes or a `MalformedFileError` naming `what` (rule `truncated`)."""
-        data = self.read_at(offset, n)
-        if len(data) != n:
-            raise MalformedFileError(
-                f"{what}: needs {n:,} bytes at offset {offset:,} but the file ends at {self.size:,}",
-                path=self.name,
-                rule="truncated",
-            )
-        return data
+        return read_exact(self, offset, n, what)
 
     def close(self) -> None:
         pass
