@@ -226,7 +226,6 @@ class GgufLoader:
 
         records: list[TensorRecord] = []
         spans: list[tuple[int, int, str]] = []
-        quant: Counter[str] = Counter()
         for name, dims, ggml_type, offset in infos:
             numel = 1
             for d in dims:
@@ -257,7 +256,6 @@ class GgufLoader:
                     f"tensor {name!r} needs bytes {offset:,}–{offset + nbytes:,} of a {data_size:,}-byte data section",
                     "gguf-offsets",
                 )
-            quant[dtype] += 1
             spans.append((offset, offset + nbytes, name))
             records.append(
                 TensorRecord(
@@ -276,7 +274,7 @@ class GgufLoader:
             if b0 < a1:
                 raise bad(f"tensors {name_a!r} and {name_b!r} overlap in the data section", "gguf-offsets")
 
-        details = self._details(version, endian, values, array_lengths, alignment, data_start, records, quant)
+        details = self._details(version, endian, values, array_lengths, alignment, data_start, records)
         warnings: list[str] = []
         used = sum(r.nbytes for r in records)
         if spans and data_size - spans[-1][1] > alignment:
@@ -350,7 +348,6 @@ class GgufLoader:
         alignment: int,
         data_start: int,
         records: list[TensorRecord],
-        quant: Counter[str],
     ) -> dict[str, Any]:
         d: dict[str, Any] = {"gguf version": version if endian == "<" else f"{version} (big-endian)"}
         arch = values.get("general.architecture")
@@ -375,8 +372,15 @@ class GgufLoader:
             d["tokenizer"] = values["tokenizer.ggml.model"]
         d["alignment"] = alignment
         d["data offset"] = data_start
-        d["tensor types"] = dict(sorted(quant.items(), key=lambda kv: (-kv[1], kv[0])))
-        numel = sum(r.numel for r in records)
-        if numel:
-            d["bits per weight"] = round(sum(r.nbytes for r in records) * 8 / numel, 4)
+        d.update(type_summary(records))
         return d
+
+
+def type_summary(records: list[TensorRecord]) -> dict[str, Any]:
+    """`tensor types` (count per GGML type, most common first) and `bits per weight` over `records`."""
+    types = Counter(r.dtype for r in records)
+    out: dict[str, Any] = {"tensor types": dict(sorted(types.items(), key=lambda kv: (-kv[1], kv[0])))}
+    numel = sum(r.numel for r in records)
+    if numel:
+        out["bits per weight"] = round(sum(r.nbytes for r in records) * 8 / numel, 4)
+    return out

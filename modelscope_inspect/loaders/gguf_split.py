@@ -10,12 +10,12 @@ order. A part that is missing, numbered wrongly or disagreeing on the count is a
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import MalformedFileError
 from .base import FileScan
+from .gguf import type_summary
 
 PART_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 RULE = "gguf-split"
@@ -107,10 +107,7 @@ def _merged_metadata(parts: list[Part]) -> list[Part]:
     details = dict(first.extra.get("details", {}))
     details.pop("data offset", None)  # one per part: not a fact about the model
     details["split"] = f"{len(parts)} parts, {len(records):,} tensors"
-    details["tensor types"] = dict(sorted(Counter(r.dtype for r in records).items(), key=lambda kv: (-kv[1], kv[0])))
-    numel = sum(r.numel for r in records)
-    if numel:
-        details["bits per weight"] = round(sum(r.nbytes for r in records) * 8 / numel, 4)
+    details.update(type_summary(records))
     out: list[Part] = [(rel, replace(first, metadata=metadata, extra={**first.extra, "details": details}), size)]
     out += [(r, replace(s, metadata={}, extra={}), n) for r, s, n in parts[1:]]
     return out
