@@ -52,3 +52,23 @@ class UnsafePickleError(InspectError):
 
 class LimitExceededError(MalformedFileError):
     """A declared size or count is beyond what we are willing to read (zip bomb, lying lengths, deep nesting)."""
+
+
+class MissingDependencyError(InspectError):
+    """An optional extra this command needs is not installed (the message names the extra)."""
+
+
+class RemoteError(InspectError):
+    """The server or the network failed us: unreachable, wrong status, or a response that lies about its bytes."""
+
+
+class AccessDeniedError(RemoteError):
+    """HTTP 401 / 403: a token is missing, refused, or lacks access (gated or private repository)."""
+
+
+class RenderError(InspectError):
+    """Graphviz is missing, failed, or took too long."""
+
+
+class RebuildError(InspectError):
+    """The model cannot be rebuilt or exported."""

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import modelscope_inspect as mi
-from modelscope_inspect.analysis.packing import AUX_KIND
 from modelscope_inspect.errors import InspectError
+from modelscope_inspect.loaders.packing import AUX_KIND
 from tests.conftest import run_cli
 
 torch = pytest.importorskip("torch")

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelscope_inspect.errors import LimitExceededError, MalformedFileError
-from modelscope_inspect.pickle_walk import Blob, Call, Global, Limits, PersistentId, SetLike, walk
+from modelscope_inspect.loaders.pickle_walk import Blob, Call, Global, Limits, PersistentId, SetLike, walk
 
 
 def to_python(obj: Any) -> Any:

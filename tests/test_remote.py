@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from modelscope_inspect.errors import InspectError, MalformedFileError, NotFoundError
+from modelscope_inspect.errors import AccessDeniedError, InspectError, MalformedFileError, NotFoundError, RemoteError
 from modelscope_inspect.remote import is_url
 from modelscope_inspect.remote.folder import load_url
-from modelscope_inspect.remote.http import AccessDeniedError, RemoteError, Settings, display_url
+from modelscope_inspect.remote.http import Settings, display_url
 from modelscope_inspect.remote.hub import parse_hf_url
 from tests.conftest import run_cli
 from tests.test_remote_server import SHA, llama_tensors, save_tiny_llama, serve, write_sparse_safetensors

@@ -20,7 +20,7 @@ import pytest
 
 from modelscope_inspect.analysis.scan import scan
 from modelscope_inspect.errors import InspectError
-from modelscope_inspect.safety import SAFE_GLOBALS, Severity, classify
+from modelscope_inspect.loaders.safety import SAFE_GLOBALS, Severity, classify
 from tests.conftest import FIXTURES, run_cli
 
 torch = pytest.importorskip("torch")

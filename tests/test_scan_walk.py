@@ -15,13 +15,13 @@ import sys
 import pytest
 
 from modelscope_inspect.errors import MalformedFileError
-from modelscope_inspect.pickle_walk import walk
+from modelscope_inspect.loaders.pickle_walk import walk
 from tests.conftest import ROOT
 
 
 def run_walk(expr: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     code = (
-        "from modelscope_inspect.pickle_walk import walk\n"
+        "from modelscope_inspect.loaders.pickle_walk import walk\n"
         "from modelscope_inspect.errors import InspectError\n"
         f"data = {expr}\n"
         "try:\n    r = walk(data)\n    print('ok', len(r.events), r.events[-1].target if r.events else '')\n"

@@ -285,8 +285,8 @@ class _Locator:
         if key not in self.zip_members:
             import zipfile
 
+            from ..loaders.source import LocalFile
             from ..loaders.torchzip import LOCAL_HEADER, open_zip
-            from ..source import LocalFile
 
             out: dict[str, tuple[int, int]] = {}
             with LocalFile(path) as src:
@@ -317,7 +317,7 @@ def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 def _numpy_view(loc: _Located, np: Any) -> Any:
     """The tensor as a numpy array (float64 for floats, int64/bool otherwise), reading its whole span."""
     from ..dtypes import lookup
-    from ..source import LocalFile
+    from ..loaders.source import LocalFile
 
     rec = loc.rec
     names = {
@@ -339,7 +339,7 @@ def _numpy_view(loc: _Located, np: Any) -> Any:
 
 
 def _compare_bytes(la: _Located, lb: _Located, progress: Callable[[int], None]) -> bool:
-    from ..source import LocalFile
+    from ..loaders.source import LocalFile
 
     n = la.rec.nbytes
     with LocalFile(la.file) as fa, LocalFile(lb.file) as fb:

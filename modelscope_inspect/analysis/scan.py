@@ -46,9 +46,9 @@ from ..errors import (
     NotFoundError,
     UnsupportedFormatError,
 )
-from ..pickle_walk import Event, walk
-from ..safety import BUILD_TARGETS, Severity, classify
-from ..source import ByteSource, LocalFile, path_kind
+from ..loaders.pickle_walk import Event, walk
+from ..loaders.safety import BUILD_TARGETS, Severity, classify
+from ..loaders.source import ByteSource, LocalFile, path_kind
 
 MAX_PICKLE_BYTES = 512 << 20  # one pickle stream (raw file or zip member) larger than this is not scanned
 # Raw pickles are read in growing prefixes (×4): legacy files keep their pickles up front, then tensor data,
@@ -508,7 +508,7 @@ def _tar_records(data: bytes, name: str, where: str, acc: _Acc, fixed: int | Non
     strides and offset as int64 (`fixed` is None for storages, whose data length depends on the type).
     """
     from ..dtypes import TORCH_STORAGE_DTYPES, lookup
-    from ..pickle_walk import Global
+    from ..loaders.pickle_walk import Global
 
     res = walk(data, start=0, where=f"{where}:{name}")
     _record(res, f"{name} #1", 0, acc)
@@ -551,7 +551,7 @@ def _scan_tar(src: ByteSource, acc: _Acc) -> str:
     """The tar-wrapped legacy torch format: members sys_info, pickle, storages, tensors."""
     import tarfile
 
-    from ..source import SourceIO
+    from ..loaders.source import SourceIO
 
     try:
         with tarfile.open(fileobj=SourceIO(src), mode="r:") as tf:

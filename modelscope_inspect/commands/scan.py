@@ -25,7 +25,7 @@ _STATUS = {
 def _file_view(f: FileScanReport) -> list[RenderableType]:
     from rich.table import Table
 
-    from ..safety import Severity
+    from ..loaders.safety import Severity
 
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InspectError, MalformedFileError
+from ..errors import MalformedFileError, MissingDependencyError
 from ..render.units import human_count
 from .dot import Cluster, DotGraph, Edge, Node, html_escape, table
 
@@ -29,9 +29,6 @@ ONNX_DTYPES = {1: "f32", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "i32", 7: "i64
                17: "f8_e4m3fn", 18: "f8_e4m3fnuz", 19: "f8_e5m2", 20: "f8_e5m2fnuz", 21: "u4", 22: "i4",
                23: "f4_e2m1"}  # fmt: skip
 
-
-class MissingDependencyError(InspectError):
-    """An optional extra this command needs is not installed."""
 
 
 def require_onnx() -> Any:

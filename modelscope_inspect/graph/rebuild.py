@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InspectError
+from ..errors import MissingDependencyError, RebuildError
 from ..inventory import TensorInventory
-from .onnx_graph import MissingDependencyError
 
 SMALL_PARAMS = 64_000_000  # up to this many parameters the export carries real (random) f32 weights
 STRUCTURE_DOMAIN = "ai.modelscope_inspect.structure"
@@ -32,9 +31,6 @@ _ONNX_TYPES = {"f32": 1, "u8": 2, "i8": 3, "u16": 4, "i16": 5, "i32": 6, "i64": 
                "u32": 12, "u64": 13, "c64": 14, "c128": 15, "bf16": 16, "f8_e4m3fn": 17, "f8_e4m3fnuz": 18,
                "f8_e5m2": 19, "f8_e5m2fnuz": 20, "u4": 21, "i4": 22}  # fmt: skip
 
-
-class RebuildError(InspectError):
-    """The model cannot be rebuilt or exported."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import InspectError, UsageError
+from ..errors import RenderError, UsageError
 
 INSTALL_HINT = "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)"
 DEFAULT_TIMEOUT = 600.0
 PROGRESS_EVERY = 5.0  # seconds between "still rendering" notes
 
-
-class RenderError(InspectError):
-    """Graphviz is missing, failed, or took too long."""
 
 
 def dot_binary() -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..inventory import TensorRecord
-from ..source import ByteSource
+from .source import ByteSource
 
 HEAD_BYTES = 64
 

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..analysis.packing import apply_packing
 from ..errors import MalformedFileError, NotFoundError, UnsupportedFormatError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, build_inventory
-from ..source import ByteSource, LocalFile, path_kind
 from .base import HEAD_BYTES, FileScan, Loader, detect, loaders
 from .gguf_split import expand_split, one_split_set
+from .packing import apply_packing
+from .source import ByteSource, LocalFile, path_kind
 
 MAX_JSON = 64 << 20  # index.json / config.json larger than this are not real
 PREFERRED = ("model.safetensors", "pytorch_model.bin")

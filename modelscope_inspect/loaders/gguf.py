@@ -25,8 +25,8 @@ from typing import Any
 from ..dtypes import GGML_BLOCKS, GGML_PLAIN, lookup
 from ..errors import LimitExceededError, MalformedFileError
 from ..inventory import TensorRecord
-from ..source import ByteSource
 from .base import FileScan
+from .source import ByteSource
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32

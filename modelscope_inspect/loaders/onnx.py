@@ -31,9 +31,9 @@ from typing import Any
 from ..dtypes import lookup
 from ..errors import LimitExceededError, MalformedFileError
 from ..inventory import TensorRecord
-from ..source import ByteSource
 from .base import FileScan
 from .protobuf import I32, LEN, VARINT, Field, WireReader, signed64
+from .source import ByteSource
 
 # TensorProto.DataType → our dtype names (onnx.proto enum DataType).
 ONNX_DTYPES: dict[int, str] = {

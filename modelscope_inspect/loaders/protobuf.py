@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from ..errors import LimitExceededError, MalformedFileError
-from ..source import ByteSource
+from .source import ByteSource
 
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 WINDOW = 32 << 10  # bytes fetched per buffer refill: small, because the next read usually follows a big skip

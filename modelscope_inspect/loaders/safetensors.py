@@ -17,8 +17,8 @@ from typing import Any
 from ..dtypes import lookup
 from ..errors import MalformedFileError
 from ..inventory import TensorRecord
-from ..source import ByteSource
 from .base import FileScan
+from .source import ByteSource
 
 MAX_HEADER = 100_000_000  # the reference implementation's limit
 MAX_NUMEL = 1 << 62

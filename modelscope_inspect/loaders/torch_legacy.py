@@ -20,9 +20,9 @@ from typing import Any
 from ..dtypes import lookup
 from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
 from ..inventory import TensorRecord
-from ..pickle_walk import WalkResult, walk
-from ..source import ByteSource
 from .base import FileScan
+from .pickle_walk import WalkResult, walk
+from .source import ByteSource
 from .torch_pickle import collect, describe, spec_record, storage_nbytes, vet_pickle
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C

@@ -32,8 +32,8 @@ from typing import Any
 from ..dtypes import TORCH_STORAGE_DTYPES, lookup
 from ..errors import MalformedFileError, UnsafePickleError
 from ..inventory import TensorRecord
-from ..pickle_walk import Call, Global, PersistentId, SetLike, WalkResult
-from ..safety import Severity, classify, is_safe_global
+from .pickle_walk import Call, Global, PersistentId, SetLike, WalkResult
+from .safety import Severity, classify, is_safe_global
 
 MAX_DEPTH = 500
 MAX_NUMEL = 1 << 62

@@ -14,9 +14,9 @@ import zlib
 
 from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
 from ..inventory import TensorRecord
-from ..pickle_walk import walk
-from ..source import ByteSource, SourceIO
 from .base import FileScan
+from .pickle_walk import walk
+from .source import ByteSource, SourceIO
 from .torch_pickle import collect, describe, spec_record, storage_nbytes, vet_pickle
 
 MAX_PICKLE = 256 << 20  # data.pkl of a 70B state_dict is ~200 KB; whole-module pickles a few MB

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from ..errors import InspectError, NotFoundError, UsageError
+from ..errors import AccessDeniedError, InspectError, NotFoundError, RemoteError, UsageError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -35,12 +35,6 @@ MAX_REDIRECTS = 10
 DRAIN_LIMIT = 64 << 10  # error bodies up to this size are read so the connection can be reused
 
 
-class RemoteError(InspectError):
-    """The server or the network failed us: unreachable, wrong status, or a response that lies about its bytes."""
-
-
-class AccessDeniedError(RemoteError):
-    """HTTP 401 / 403: a token is missing, refused, or lacks access (gated or private repository)."""
 
 
 def display_url(url: str) -> str:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from ..errors import MalformedFileError, UsageError
+from ..errors import MalformedFileError, RemoteError, UsageError
 from .cache import CacheEntry, HeaderCache
-from .http import HttpClient, RemoteError, display_url
+from .http import HttpClient, display_url
 
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 MAX_LISTING = 64 << 20

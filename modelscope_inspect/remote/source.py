@@ -19,9 +19,10 @@ from __future__ import annotations
 import bisect
 import re
 
-from ..source import read_exact
+from ..errors import RemoteError
+from ..loaders.source import read_exact
 from .cache import CacheEntry, HeaderCache
-from .http import HttpClient, RemoteError, Response, Settings, Stats, display_url
+from .http import HttpClient, Response, Settings, Stats, display_url
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)

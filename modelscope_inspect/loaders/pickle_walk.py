@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .errors import LimitExceededError, MalformedFileError
+from ..errors import LimitExceededError, MalformedFileError
 
 
 class Limits:

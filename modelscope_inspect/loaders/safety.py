@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .dtypes import TORCH_STORAGE_DTYPES
+from ..dtypes import TORCH_STORAGE_DTYPES
 
 TENSOR_REBUILDERS = frozenset(
     {

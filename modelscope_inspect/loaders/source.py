@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Protocol
 
-from .errors import MalformedFileError, NotFoundError, UnsupportedFormatError
+from ..errors import MalformedFileError, NotFoundError, UnsupportedFormatError
 
 
 class ByteSource(Protocol):
