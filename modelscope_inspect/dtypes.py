@@ -133,6 +133,8 @@ _ALIASES: dict[str, str] = {
     "fp8": "f8_e4m3fn",
     "int4": "i4",
     "fp4": "f4",
+    "float8": "f8_e4m3fn",
+    "f8": "f8_e4m3fn",
 }
 
 
@@ -148,6 +150,43 @@ def lookup(name: str) -> DType:
     if canonical is None:
         raise MalformedFileError(f"unknown dtype {name!r}", rule="dtype-known")
     return DTYPES[canonical]
+
+
+# ONNX TensorProto.DataType codes (onnx.proto, enum DataType) → canonical names. STRING has no width, so it
+# is not in the table: readers report it by name.
+ONNX_DTYPES: dict[int, str] = {
+    1: "f32", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "i32", 7: "i64", 8: "string", 9: "bool", 10: "f16",
+    11: "f64", 12: "u32", 13: "u64", 14: "c64", 15: "c128", 16: "bf16", 17: "f8_e4m3fn", 18: "f8_e4m3fnuz",
+    19: "f8_e5m2", 20: "f8_e5m2fnuz", 21: "u4", 22: "i4", 23: "f4", 24: "f8_e8m0", 25: "u2", 26: "i2",
+    27: "f6_e2m3", 28: "f6_e3m2",
+}  # fmt: skip
+ONNX_CODES: dict[str, int] = {name: code for code, name in ONNX_DTYPES.items()}
+
+# numpy type strings that view a tensor's little-endian bytes element by element. bf16 has no numpy type:
+# its bytes are viewed as u16 and widened to f32 by the caller (the high half of an f32).
+NUMPY_VIEWS: dict[str, str] = {
+    "f64": "<f8", "f32": "<f4", "f16": "<f2", "bf16": "<u2", "i64": "<i8", "i32": "<i4", "i16": "<i2", "i8": "i1",
+    "u64": "<u8", "u32": "<u4", "u16": "<u2", "u8": "u1", "bool": "?",
+}  # fmt: skip
+
+# The precisions a user picks for weights, activations and KV caches (`mi memory --dtype`), as dtypes.
+PRECISIONS: dict[str, str] = {
+    "fp32": "f32",
+    "fp16": "f16",
+    "bf16": "bf16",
+    "fp8": "f8_e4m3fn",
+    "int8": "i8",
+    "int4": "i4",
+}
+
+
+def precision_of(name: str) -> str | None:
+    """The user precision for any dtype spelling (`half` → `fp16`, `torch.bfloat16` → `bf16`), or None."""
+    try:
+        canonical = lookup(name.strip().lower()).name
+    except MalformedFileError:
+        return None
+    return next((p for p, d in PRECISIONS.items() if d == canonical), None)
 
 
 # torch legacy storage classes (`torch.FloatStorage` …) as pickled by torch.save, → dtype.

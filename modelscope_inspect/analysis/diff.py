@@ -316,14 +316,11 @@ def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _numpy_view(loc: _Located, np: Any) -> Any:
     """The tensor as a numpy array (float64 for floats, int64/bool otherwise), reading its whole span."""
-    from ..dtypes import lookup
+    from ..dtypes import NUMPY_VIEWS, lookup
     from ..loaders.source import LocalFile
 
     rec = loc.rec
-    names = {
-        "f64": "<f8", "f32": "<f4", "f16": "<f2", "i64": "<i8", "i32": "<i4", "i16": "<i2", "i8": "i1",
-        "u64": "<u8", "u32": "<u4", "u16": "<u2", "u8": "u1", "bool": "?", "bf16": "<u2",
-    }  # fmt: skip
+    names = NUMPY_VIEWS
     if rec.dtype not in names:
         raise UsageError(f"values of dtype {rec.dtype} cannot be compared")
     item = lookup(rec.dtype).bits // 8

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..dtypes import PRECISIONS, lookup, precision_of
 from ..errors import MalformedFileError, UsageError
 from .hparams import HParams
 
@@ -53,14 +54,7 @@ class Precision(StrEnum):
     int4 = "int4"
 
 
-BITS: dict[Precision, int] = {
-    Precision.fp32: 32,
-    Precision.fp16: 16,
-    Precision.bf16: 16,
-    Precision.fp8: 8,
-    Precision.int8: 8,
-    Precision.int4: 4,
-}
+BITS: dict[Precision, int] = {p: lookup(PRECISIONS[p.value]).bits for p in Precision}
 FLOAT_COMPUTE = (Precision.fp32, Precision.fp16, Precision.bf16)
 
 
@@ -97,21 +91,7 @@ class Device(StrEnum):
 
 def parse_precision(value: str, *, option: str = "--dtype") -> Precision:
     """`"bf16"` → `Precision.bf16`; also accepts `float16`, `half`, `bfloat16`, `float32`, `float`, `f16`…"""
-    aliases = {
-        "float32": "fp32",
-        "float": "fp32",
-        "f32": "fp32",
-        "float16": "fp16",
-        "half": "fp16",
-        "f16": "fp16",
-        "bfloat16": "bf16",
-        "float8": "fp8",
-        "f8": "fp8",
-        "i8": "int8",
-        "i4": "int4",
-    }
-    key = value.strip().lower().removeprefix("torch.")
-    key = aliases.get(key, key)
+    key = precision_of(value) or value
     try:
         return Precision(key)
     except ValueError:

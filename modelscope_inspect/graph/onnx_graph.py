@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dtypes import ONNX_DTYPES
 from ..errors import MalformedFileError, MissingDependencyError
 from ..render.units import human_count
 from .dot import Cluster, DotGraph, Edge, Node, html_escape, table
@@ -23,12 +24,6 @@ from .dot import Cluster, DotGraph, Edge, Node, html_escape, table
 MAX_NODES = 1500
 FANOUT = 4  # a tensor with more readers than this gets one edge; the others list it as an input row
 MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit: anything bigger keeps its weights as external data
-
-ONNX_DTYPES = {1: "f32", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "i32", 7: "i64", 8: "str", 9: "bool",
-               10: "f16", 11: "f64", 12: "u32", 13: "u64", 14: "c64", 15: "c128", 16: "bf16",
-               17: "f8_e4m3fn", 18: "f8_e4m3fnuz", 19: "f8_e5m2", 20: "f8_e5m2fnuz", 21: "u4", 22: "i4",
-               23: "f4_e2m1"}  # fmt: skip
-
 
 
 def require_onnx() -> Any:

@@ -20,17 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dtypes import ONNX_CODES
 from ..errors import MissingDependencyError, RebuildError
 from ..inventory import TensorInventory
 
 SMALL_PARAMS = 64_000_000  # up to this many parameters the export carries real (random) f32 weights
 STRUCTURE_DOMAIN = "ai.modelscope_inspect.structure"
 SEED_HEADS = 8  # the seed's nn.TransformerDecoderLayer(512, 8, 2048): heads are not recorded in a state dict
-
-_ONNX_TYPES = {"f32": 1, "u8": 2, "i8": 3, "u16": 4, "i16": 5, "i32": 6, "i64": 7, "bool": 9, "f16": 10, "f64": 11,
-               "u32": 12, "u64": 13, "c64": 14, "c128": 15, "bf16": 16, "f8_e4m3fn": 17, "f8_e4m3fnuz": 18,
-               "f8_e5m2": 19, "f8_e5m2fnuz": 20, "u4": 21, "i4": 22}  # fmt: skip
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,8 +347,10 @@ def export_structure(inv: TensorInventory, out: Path) -> ExportResult:
             rec = g.tensor
             t = TensorProto()
             t.name = rec.name
-            code = _ONNX_TYPES.get(rec.dtype)
-            if code is None:  # block-quantized (GGUF) and other types ONNX lacks: bytes as uint8
+            code = ONNX_CODES.get(rec.dtype)
+            # Block-quantized (GGUF) and other types ONNX lacks, and the ones from code 23 on (IR version 11,
+            # newer than the exported model declares): the bytes as uint8.
+            if code is None or code > ONNX_CODES["i4"]:
                 odd.add(rec.dtype)
                 t.data_type, t.dims[:] = 2, [rec.nbytes]
             else:

@@ -16,7 +16,6 @@ DEFAULT_TIMEOUT = 600.0
 PROGRESS_EVERY = 5.0  # seconds between "still rendering" notes
 
 
-
 def dot_binary() -> str | None:
     """Path of Graphviz's `dot`, or None when it is not installed."""
     return shutil.which("dot")

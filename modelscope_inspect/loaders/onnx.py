@@ -28,44 +28,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..dtypes import lookup
+from ..dtypes import ONNX_DTYPES, lookup
 from ..errors import LimitExceededError, MalformedFileError
 from ..inventory import TensorRecord
 from .base import FileScan
 from .protobuf import I32, LEN, VARINT, Field, WireReader, signed64
 from .source import ByteSource
-
-# TensorProto.DataType → our dtype names (onnx.proto enum DataType).
-ONNX_DTYPES: dict[int, str] = {
-    1: "f32",
-    2: "u8",
-    3: "i8",
-    4: "u16",
-    5: "i16",
-    6: "i32",
-    7: "i64",
-    8: "string",
-    9: "bool",
-    10: "f16",
-    11: "f64",
-    12: "u32",
-    13: "u64",
-    14: "c64",
-    15: "c128",
-    16: "bf16",
-    17: "f8_e4m3fn",
-    18: "f8_e4m3fnuz",
-    19: "f8_e5m2",
-    20: "f8_e5m2fnuz",
-    21: "u4",
-    22: "i4",
-    23: "f4",
-    24: "f8_e8m0",
-    25: "u2",
-    26: "i2",
-    27: "f6_e2m3",
-    28: "f6_e3m2",
-}
 
 MAX_NAME = 64 << 10  # names, op types, domains, metadata values longer than this are not real
 MAX_RANK = 64  # numpy's NPY_MAXDIMS

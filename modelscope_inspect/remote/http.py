@@ -35,8 +35,6 @@ MAX_REDIRECTS = 10
 DRAIN_LIMIT = 64 << 10  # error bodies up to this size are read so the connection can be reused
 
 
-
-
 def display_url(url: str) -> str:
     """The URL as shown in messages: no userinfo (`user:secret@`) and no query string (presigned signatures)."""
     try:
