@@ -1,6 +1,6 @@
 """modelscope-inspect: open machine-learning model files and say exactly what is inside and what it costs.
 
-The library API is typed and never executes anything from a model file:
+The library API (`modelscope_inspect.api`) is typed and never executes anything from a model file:
 
     >>> import modelscope_inspect as mi  # doctest: +SKIP
     >>> inv = mi.load("gpt2/")            # doctest: +SKIP
@@ -9,7 +9,7 @@ The library API is typed and never executes anything from a model file:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -17,11 +17,11 @@ if TYPE_CHECKING:
     from .inventory import TensorInventory, TensorRecord
 
 
-def load(path: str) -> TensorInventory:
-    """Read a model file or folder (headers only) into a `TensorInventory`. See `loaders.folder.load`."""
-    from .loaders.folder import load as _load
+def load(path: str, **options: Any) -> TensorInventory:
+    """Read a model file, folder or URL (headers only) into a `TensorInventory`. See `api.open_model`."""
+    from .api import open_model
 
-    return _load(path)
+    return open_model(path, **options)
 
 
 def __getattr__(name: str) -> object:

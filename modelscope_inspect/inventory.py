@@ -85,6 +85,33 @@ class SectionTotal:
 
 
 @dataclass(frozen=True, slots=True)
+class TorchInfo:
+    """What the torch readers learn besides tensors: module classes, sections, quantization, storage layout."""
+
+    module_types: Mapping[str, str] = field(default_factory=dict)  # module path → class, whole-module pickles
+    module_classes: tuple[str, ...] = ()  # classes met, first-seen order
+    non_persistent_buffers: tuple[str, ...] = ()
+    stub_classes: tuple[str, ...] = ()  # classes torch.load(weights_only=False) would import
+    quantization: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # tensor → qscheme, scale, …
+    section_sources: Mapping[str, str] = field(default_factory=dict)  # section → key it came from
+    storage_offsets: Mapping[str, int] = field(default_factory=dict)  # legacy files: storage key → data offset
+    archive_folder: str | None = None  # zip files: the folder torch.save named
+    pickle_bytes: int = 0
+    pickle_protocol: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStats:
+    """What a remote read cost: body bytes that crossed the network, requests, retries, revalidations, time."""
+
+    bytes_read: int
+    requests: int = 0
+    retries: int = 0
+    revalidated: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class TensorInventory:
     """Everything `mi` knows about a model file or folder, without its weights.
 
@@ -101,7 +128,10 @@ class TensorInventory:
     metadata: Mapping[str, str] = field(default_factory=dict)
     config: Mapping[str, Any] | None = None
     warnings: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)  # format facts: ONNX opset, GGUF architecture, …
+    torch: TorchInfo | None = None
+    header_bytes: int | None = None  # bytes of headers the readers parsed (safetensors, ONNX)
+    read: ReadStats | None = None  # set for URLs
 
     @property
     def file_bytes(self) -> int:
@@ -237,7 +267,9 @@ def build_inventory(
     metadata: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     warnings: Iterable[str] = (),
-    extra: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+    torch: TorchInfo | None = None,
+    header_bytes: int | None = None,
 ) -> TensorInventory:
     """Resolve shared storage and freeze everything into a `TensorInventory`."""
     tensors = tuple(resolve_sharing(records))
@@ -257,5 +289,7 @@ def build_inventory(
         metadata=dict(metadata or {}),
         config=config,
         warnings=tuple(warn),
-        extra=dict(extra or {}),
+        details=dict(details or {}),
+        torch=torch,
+        header_bytes=header_bytes,
     )

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from modelscope_inspect.analysis.diff import diff_paths, find_rename
+from modelscope_inspect.analysis.diff import find_rename
+from modelscope_inspect.api import diff as diff_paths
+from modelscope_inspect.api import exit_code
 from tests.conftest import FIXTURES, run_cli
 
 torch = pytest.importorskip("torch")
@@ -43,7 +45,7 @@ def save_both(sd: dict[str, torch.Tensor], folder: Path, stem: str) -> tuple[Pat
 def test_pth_and_its_safetensors_are_identical(tmp_path: Path) -> None:
     pth, st = save_both(state_dict(), tmp_path, "m")
     r = diff_paths(pth, st)
-    assert r.identical and r.exit_code == 0 and r.same == 6 and r.delta_params == 0
+    assert r.identical and exit_code(r) == 0 and r.same == 6 and r.delta_params == 0
     rv = diff_paths(pth, st, values=True)
     assert rv.identical and rv.values is not None and all(v.equal for v in rv.values) and len(rv.values) == 6
     cli = run_cli("diff", str(pth), str(st))
@@ -86,7 +88,7 @@ def test_rename_by_prefix(tmp_path: Path) -> None:
     r = diff_paths(pa, sb)
     assert r.rename == ("", "module.") and r.renamed == 6
     assert not r.added and not r.removed and not r.changed and r.delta_params == 0
-    assert r.exit_code == 1  # names differ, like `diff`; the summary says they only moved
+    assert exit_code(r) == 1  # names differ, like `diff`; the summary says they only moved
     cli = run_cli("diff", str(pa), str(sb))
     assert "'module.'" in cli.stdout and "6 unchanged" in cli.stdout
     assert find_rename(["model.a.w", "model.b.w"], ["a.w", "b.w"]) == ("model.", "")
@@ -102,9 +104,22 @@ def test_values_find_the_changed_element(tmp_path: Path) -> None:
     _, sb = save_both(b, tmp_path / "b", "m")
     assert diff_paths(pa, sb).identical  # structure alone cannot see it
     seen: list[tuple[int, int]] = []
-    r = diff_paths(pa, sb, values=True, progress=lambda d, t: seen.append((d, t)))
+
+    class Recorder:  # the api's progress protocol: one task, told the bytes done out of its total
+        def start(self, label: str, total: int, unit: str) -> Recorder:
+            assert unit == "bytes"
+            self.total = total
+            return self
+
+        def advance(self, done: int, nbytes: int) -> None:
+            seen.append((done, self.total))
+
+        def close(self) -> None:
+            pass
+
+    r = diff_paths(pa, sb, values=True, progress=Recorder())
     differ = [v for v in r.values or () if v.equal is False]
-    assert [v.key for v in differ] == ["layers.0.attn.weight"] and r.exit_code == 1
+    assert [v.key for v in differ] == ["layers.0.attn.weight"] and exit_code(r) == 1
     if differ[0].mismatched is not None:  # numpy present: the details match the edit
         assert differ[0].mismatched == 1
         assert differ[0].max_abs_diff == pytest.approx(

@@ -88,7 +88,7 @@ def check_against_reader(path: Path) -> None:
         assert t.dtype == (GGML_PLAIN.get(rt.tensor_type.value) or GGML_BLOCKS[rt.tensor_type.value].name)
     assert inv.total_params == sum(int(rt.n_elements) for rt in reader.tensors)
     assert inv.total_bytes == sum(int(rt.n_bytes) for rt in reader.tensors)
-    assert inv.extra["details"]["data offset"] == reader.data_offset
+    assert inv.details["data offset"] == reader.data_offset
     assert set(inv.metadata) == {k for k in reader.fields if not k.startswith("GGUF.")}  # header pseudo-fields
 
 
@@ -114,7 +114,7 @@ def test_metadata_values(model_file: Path) -> None:
                 assert inv.metadata[key] == str(value), key
     assert inv.metadata["test.ints"] == "[3 × i32: 1, 2, 3]"
     assert inv.metadata["test.nested"].startswith("[2 × array: [2 × ")
-    d = inv.extra["details"]
+    d = inv.details
     assert d["architecture"] == "llama"
     assert d["name"] == "tiny-llama"
     assert (d["context length"], d["layers"], d["embedding"], d["heads"], d["kv heads"]) == (4096, 2, 512, 8, 2)
@@ -136,11 +136,11 @@ def test_custom_alignment_and_big_endian(tmp_path: Path) -> None:
     p = tmp_path / "aligned.gguf"
     write_model(p, alignment=64)
     check_against_reader(p)
-    assert mi.load(str(p)).extra["details"]["alignment"] == 64
+    assert mi.load(str(p)).details["alignment"] == 64
     be = tmp_path / "be.gguf"
     write_model(be, endian=gguf.GGUFEndian.BIG)
     check_against_reader(be)
-    assert "big-endian" in str(mi.load(str(be)).extra["details"]["gguf version"])
+    assert "big-endian" in str(mi.load(str(be)).details["gguf version"])
 
 
 def test_block_table_matches_gguf_py() -> None:
@@ -370,7 +370,7 @@ def test_split_gguf_is_one_model(split_parts: list[Path]) -> None:
             assert t.storage == f"{part}@{rt.data_offset}"
         assert inv.total_params == sum(int(rt.n_elements) for r in readers for rt in r.tensors)
         assert inv.total_bytes == sum(int(rt.n_bytes) for r in readers for rt in r.tensors)
-        d = inv.extra["details"]
+        d = inv.details
         assert d["architecture"] == "llama" and d["name"] == "tiny-split"  # the first part's metadata
         assert d["split"] == f"{len(split_parts)} parts, 8 tensors"
         assert d["tensor types"] == {"f32": 7, "q8_0": 1}

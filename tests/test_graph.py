@@ -127,7 +127,7 @@ def test_depth_collapses_modules_and_still_covers_every_tensor() -> None:
 
 def test_automatic_depth_keeps_big_graphs_small() -> None:
     import modelscope_inspect as mi
-    from modelscope_inspect.graph.structure import structure_graph
+    from modelscope_inspect.render.graph.structure import structure_graph
 
     inv = mi.load(str(FIXTURES / "tiny_seed.pth"))
     full = structure_graph(inv, collapse=False)
@@ -138,8 +138,8 @@ def test_automatic_depth_keeps_big_graphs_small() -> None:
 
 
 def test_module_classes_become_labels() -> None:
-    from modelscope_inspect.graph.structure import structure_graph
-    from modelscope_inspect.inventory import TensorRecord, build_inventory
+    from modelscope_inspect.inventory import TensorRecord, TorchInfo, build_inventory
+    from modelscope_inspect.render.graph.structure import structure_graph
 
     def rec(name: str, shape: tuple[int, ...], off: int) -> TensorRecord:
         n = 1
@@ -150,7 +150,7 @@ def test_module_classes_become_labels() -> None:
     recs = [rec("enc.0.weight", (4, 4), 0), rec("enc.1.weight", (4, 4), 0), rec("head.weight", (2, 4), 0)]
     types = {"": "my.pkg.Net", "enc.0": "torch.nn.modules.linear.Linear", "head": "torch.nn.modules.linear.Linear"}
     inv = build_inventory(format="torch-zip", path="m.pth", files=[], records=recs, storage_bytes=4 * 40,
-                          extra={"module_types": types})  # fmt: skip
+                          torch=TorchInfo(module_types=types))  # fmt: skip
     text = structure_graph(inv).graph.to_dot()
     assert "<I>Linear</I>" in text and "m.pth (Net)" in text
 
@@ -276,7 +276,8 @@ def test_without_dot_binary_png_fails_and_dot_still_works(tmp_path: Path, monkey
 
 def test_import_graph_package_needs_no_heavy_deps() -> None:
     code = (
-        "import sys, modelscope_inspect.graph, modelscope_inspect.graph.structure, modelscope_inspect.commands.graph;"
+        "import sys, modelscope_inspect.render.graph, modelscope_inspect.render.graph.structure;"
+        "import modelscope_inspect.cli.graph;"
         "bad = {'torch', 'onnx', 'numpy', 'graphviz', 'transformers', 'torchviz'} & set(sys.modules);"
         "print(sorted(bad)); sys.exit(1 if bad else 0)"
     )

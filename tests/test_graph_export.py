@@ -218,7 +218,7 @@ def test_config_that_does_not_match_the_tensors_is_said(tmp_path: Path, tiny_lla
     """A folder whose config.json is a Llama but whose weights are the seed's: the rebuilt graph follows the
     config, and the mismatch is reported (names and shapes compared with the model transformers builds)."""
     import modelscope_inspect as mi
-    from modelscope_inspect.graph.rebuild import recognise
+    from modelscope_inspect.render.graph.rebuild import recognise
 
     folder = tmp_path / "mixed"
     folder.mkdir()

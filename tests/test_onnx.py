@@ -122,7 +122,7 @@ def test_torch_export_matches_onnx_and_torch(exported: dict[str, object], which:
     params, buffers = exported["params"], exported["buffers"]
     assert isinstance(params, int) and isinstance(buffers, int)
     assert inv.total_elements in (params, params + buffers), (inv.total_elements, params, buffers)
-    d = inv.extra["details"]
+    d = inv.details
     assert d["producer"].startswith("pytorch")
     assert d["inputs"]["ids"].startswith("i64 (")
     assert sum(d["ops"].values()) == len(model.graph.node) == d["nodes"]
@@ -146,7 +146,7 @@ def test_torchscript_export_dedup_is_reported_as_alias(tmp_path: Path) -> None:
     inv = mi.load(str(path))
     torch_count = sum(p.numel() for p in net.parameters())
     assert inv.total_params == initializer_elements(model)
-    aliases = inv.extra["details"].get("aliases", {})
+    aliases = inv.details.get("aliases", {})
     by_name = {t.name: t for t in inv.tensors}
     aliased = sum(by_name[src].numel for src in aliases.values())
     assert inv.total_params + aliased == torch_count, (inv.total_params, aliases, torch_count)
@@ -164,7 +164,7 @@ def test_external_data_written_by_onnx(tmp_path: Path) -> None:
     ref = onnx.load(str(path), load_external_data=False)
     assert inv.total_params == initializer_elements(ref) == 12 + 3 + 4096
     assert inv.total_bytes == 4 * (12 + 3 + 4096)
-    ext = inv.extra["details"]["external data"]
+    ext = inv.details["external data"]
     size = (tmp_path / "w.data").stat().st_size
     assert list(ext) == ["w.data"] and ext["w.data"].startswith(f"{size:,} bytes")
     assert {t.file for t in inv.tensors} == {"w.data"}
@@ -203,8 +203,8 @@ def test_constants_are_their_own_section(tmp_path: Path) -> None:
     assert (consts["cf"].shape, consts["cf"].numel) == ((), 1)
     assert inv.total_params == 15  # initializers only
     assert inv.total_elements == 15 + 6 + 5 + 1
-    assert inv.extra["details"]["constants"] == 3
-    assert inv.extra["details"]["ops"]["Constant"] == 3
+    assert inv.details["constants"] == 3
+    assert inv.details["ops"]["Constant"] == 3
 
 
 def test_subgraph_initializers_and_identity_alias(tmp_path: Path) -> None:
@@ -228,7 +228,7 @@ def test_subgraph_initializers_and_identity_alias(tmp_path: Path) -> None:
     onnx.save(model, str(path))
     inv = mi.load(str(path))
     assert inv.total_params == initializer_elements(onnx.load(str(path))) == 1 + 3 + 3
-    d = inv.extra["details"]
+    d = inv.details
     assert d["subgraphs"] == 2
     assert d["aliases"]["cond_alias"] == "cond"
     assert d["aliases"]["then_out"] == "then_w"
@@ -242,7 +242,7 @@ def test_reader_reads_headers_not_weights(tmp_path: Path) -> None:
     onnx.save(model, str(path))
     inv = mi.load(str(path))
     assert inv.total_params == 2048 * 4096
-    assert inv.extra["protobuf_bytes_read"] < 1 << 20 < path.stat().st_size // 32
+    assert inv.header_bytes < 1 << 20 < path.stat().st_size // 32
 
 
 def test_onnx_package_not_imported(tmp_path: Path) -> None:
@@ -459,7 +459,7 @@ def test_matmulnbits_from_onnxruntime_quantizer(tmp_path: Path) -> None:
     assert rec.packing is not None and "MatMulNBits 4-bit" in rec.packing
     aux = {t.name for t in inv.tensors if t.kind == "quant_aux"}
     assert aux == set(node.input[2:])
-    assert "MatMulNBits 4-bit ×1" in inv.extra["details"]["packed weights"]
+    assert "MatMulNBits 4-bit ×1" in inv.details["packed weights"]
 
 
 def test_sniffed_without_the_extension(tmp_path: Path) -> None:
@@ -510,4 +510,4 @@ def test_int4_and_sparse_initializers(tmp_path: Path) -> None:
     assert (by["sp"].numel, by["sp"].section) == (3, "model")
     assert (by["sp.indices"].numel, by["sp.indices"].section) == (3, "sparse indices")
     assert inv.total_params == 7 + 3
-    assert inv.extra["details"]["sparse initializers"] == 1
+    assert inv.details["sparse initializers"] == 1

@@ -113,7 +113,7 @@ def test_packed_with_config(tmp_path: Path, method: str, bits: int, group: int, 
             assert by[f"{name}.scales"].kind == AUX_KIND and by[f"{name}.qzeros"].kind == AUX_KIND
     # stored bytes are the file's: the packing pass never changes a byte count
     assert inv.total_bytes == sum(t.numel() * t.element_size() for t in sd.values())
-    d = inv.extra["details"]
+    d = inv.details
     assert f"{method} {bits}-bit ×6" in d["packed weights"]
     r = run_cli("inspect", str(folder))
     assert r.code == 0 and "packed weights" in r.stdout
@@ -156,7 +156,7 @@ def test_plain_int32_tensors_are_not_touched(tmp_path: Path) -> None:
     inv = mi.load(str(path))
     assert inv.total_params == 16 + 512
     assert all(t.packing is None for t in inv.tensors)
-    assert "packed weights" not in inv.extra.get("details", {})
+    assert "packed weights" not in inv.details
 
 
 def test_bitsandbytes_nf4(tmp_path: Path) -> None:
@@ -190,4 +190,4 @@ def test_native_sub_byte_dtypes_are_labelled(tmp_path: Path) -> None:
     by = {t.name: t for t in inv.tensors}
     assert (by["a"].numel, by["a"].nbytes, by["a"].packing) == (2048, 1024, "native f4: 2 per byte")
     assert inv.total_params == 2048 + 16
-    assert "native f4 ×1" in inv.extra["details"]["packed weights"]
+    assert "native f4 ×1" in inv.details["packed weights"]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from modelscope_inspect.analysis.hparams import KNOWN_MODEL_TYPES, HParams, load_config
+from modelscope_inspect.analysis.hparams import KNOWN_MODEL_TYPES, HParams
 from modelscope_inspect.analysis.params import PRESETS, count_params
+from modelscope_inspect.api import open_config as load_config
 
 from .conftest import FIXTURES, ROOT, run_cli
 

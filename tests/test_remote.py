@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from modelscope_inspect.api import is_url
+from modelscope_inspect.api import open_model as load_url
 from modelscope_inspect.errors import AccessDeniedError, InspectError, MalformedFileError, NotFoundError, RemoteError
-from modelscope_inspect.remote import is_url
-from modelscope_inspect.remote.folder import load_url
 from modelscope_inspect.remote.http import Settings, display_url
 from modelscope_inspect.remote.hub import parse_hf_url
 from tests.conftest import run_cli
@@ -119,8 +119,8 @@ def test_big_safetensors_reads_under_one_percent_in_at_most_two_ranges(hub: Path
         ranges = [r for p, r, s in st.log if p.endswith("model.safetensors")]
     assert {t.name for t in inv.tensors} == keys
     assert len(ranges) <= 2
-    assert inv.extra["bytes_read"] == st.bytes_sent
-    assert inv.extra["bytes_read"] <= size // 100, (inv.extra["bytes_read"], size)
+    assert inv.read.bytes_read == st.bytes_sent
+    assert inv.read.bytes_read <= size // 100, (inv.read.bytes_read, size)
 
 
 @pytest.mark.slow
@@ -211,7 +211,7 @@ def test_server_ignoring_range_is_streamed_not_buffered(hub: Path) -> None:
     size = (hub / "org" / "big" / "model.safetensors").stat().st_size
     assert inv.total_params == local["total_params"]
     assert peak < 16 << 20, peak  # a 700 MB body was never held
-    assert inv.extra["bytes_read"] < size // 100
+    assert inv.read.bytes_read < size // 100
     local_file = inspect_json(str(hub / "org" / "big" / "model.safetensors"))
     same_as_local(remote, local_file)
 
@@ -253,7 +253,7 @@ def test_retries_on_503_then_succeeds(hub: Path) -> None:
     with serve(hub, fail=3) as (base, st):
         inv = load_url("hf://org/bin", settings=Settings.from_env(endpoint=base))
         assert st.fail == 0
-    assert inv.extra["remote_retries"] == 3
+    assert inv.read.retries == 3
 
 
 def test_persistent_503_fails_after_bounded_attempts(hub: Path) -> None:
@@ -530,7 +530,7 @@ def test_gguf_and_onnx_match_local_inspection(hub_more: Path, name: str) -> None
 
 
 def test_read_config_url(hub: Path) -> None:
-    from modelscope_inspect.remote import read_config_url
+    from modelscope_inspect.api import open_config as read_config_url
 
     want = json.loads((hub / "org" / "sharded" / "config.json").read_text())  # written by transformers
     with serve(hub) as (base, _st):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from modelscope_inspect.analysis.scan import scan
+from modelscope_inspect.api import exit_code, scan
 from modelscope_inspect.errors import InspectError
 from modelscope_inspect.loaders.safety import SAFE_GLOBALS, Severity, classify
 from tests.conftest import FIXTURES, run_cli
@@ -56,7 +56,7 @@ def test_torch_state_dict_scans_clean(tmp_path: Path) -> None:
     torch.load(p, weights_only=True)  # the oracle: torch's own restricted loader accepts it
     report = scan(p)
     f = report.files[0]
-    assert report.exit_code == 0 and f.status == "clean" and f.format == "torch-zip"
+    assert exit_code(report) == 0 and f.status == "clean" and f.format == "torch-zip"
     assert f.findings == () and set(f.globals) <= SAFE_GLOBALS
     with zipfile.ZipFile(p) as zf:
         data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
@@ -69,7 +69,7 @@ def test_every_committed_fixture_scans_clean_but_the_whole_module() -> None:
     assert {"tiny_seed.pth", "tied_gpt2.bin", "tiny_seed.safetensors"} <= set(status)
     # tiny_seed_whole.pth is torch.save(model): it names the model's classes, which torch's weights_only refuses.
     assert {n for n, s in status.items() if s != "clean"} == {"tiny_seed_whole.pth"}, status
-    assert status["tiny_seed_whole.pth"] == "unknown" and report.exit_code == 1
+    assert status["tiny_seed_whole.pth"] == "unknown" and exit_code(report) == 1
 
 
 def test_legacy_format_five_pickles(tmp_path: Path) -> None:
@@ -182,14 +182,14 @@ def test_fail_closed_broken_after_global(tmp_path: Path) -> None:
     p.write_bytes(b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R\xff\xff")
     report = scan(p)
     f = report.files[0]
-    assert report.exit_code == 1 and f.findings[0].target == "os.system" and f.error
+    assert exit_code(report) == 1 and f.findings[0].target == "os.system" and f.error
 
 
 def test_unreadable_pickle_is_never_clean(tmp_path: Path) -> None:
     p = tmp_path / "t.pkl"
     p.write_bytes(pickle.dumps(list(range(100)), protocol=2)[:-30])
     report = scan(p)
-    assert report.exit_code == 2 and report.files[0].status == "error"
+    assert exit_code(report) == 2 and report.files[0].status == "error"
     r = run_cli("scan", str(p))
     assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1 and "t.pkl" in r.stderr
 
@@ -250,7 +250,7 @@ def test_folder_scan_recursive_and_bounded(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("hi")
     (tmp_path / "a" / "loop").symlink_to(tmp_path)  # directory links are not followed: no loop
     report = scan(tmp_path)
-    assert report.exit_code == 1
+    assert exit_code(report) == 1
     assert sorted(Path(f.path).name for f in report.files) == ["evil.bin", "ok.pth"]
     r = run_cli("scan", str(tmp_path), "--json")
     doc = json.loads(r.stdout)

@@ -55,12 +55,12 @@ def check_whole_module(model: Any, path: Path) -> mi.TensorInventory:
     for name, p in {**params, **buffers}.items():
         assert by_name[name].shape == tuple(p.shape), name
     expected_types = {name: qualname(m) for name, m in model.named_modules(remove_duplicate=False)}
-    assert inv.extra["module_types"] == expected_types
+    assert inv.torch.module_types == expected_types
     counts: dict[str, int] = {}
     for q in expected_types.values():
         counts[q] = counts.get(q, 0) + 1
-    assert inv.extra["details"]["modules"] == counts
-    assert sorted(inv.extra["module_classes"]) == sorted(counts)
+    assert inv.details["modules"] == counts
+    assert sorted(list(inv.torch.module_classes)) == sorted(counts)
     return inv
 
 
@@ -74,7 +74,7 @@ def test_whole_seed_model_small(tmp_path: Path) -> None:
     inv = check_whole_module(model, p)
     assert inv.format == "torch-zip"
     assert "transformer_decoder.layers.0.self_attn.in_proj_weight" in {t.name for t in inv.tensors}
-    assert inv.extra["details"]["modules"]["torch.nn.modules.transformer.TransformerDecoderLayer"] == 2
+    assert inv.details["modules"]["torch.nn.modules.transformer.TransformerDecoderLayer"] == 2
     # loading it would import the model's class: said, never done
     assert any("fixtures.make_fixtures.SeedDecoder" in w for w in inv.warnings)
     # same numbers as the state_dict file of the same model
@@ -94,7 +94,7 @@ def test_whole_module_buffers_are_listed_not_counted(tmp_path: Path) -> None:
     sections = inv.by_section
     assert sections["model"].elements == sum(p.numel() for p in model.parameters())
     assert sections["buffers"].elements == sum(b.numel() for b in model.buffers())  # 8 + 8 + 1 + 5
-    assert inv.extra["non_persistent_buffers"] == ["scratch"]
+    assert list(inv.torch.non_persistent_buffers) == ["scratch"]
     doc = json.loads(run_cli("inspect", str(p), "--json").stdout)
     rows = {r["section"]: r for r in doc["sections"]}
     assert rows["buffers"]["tensors"] == 4 and rows["buffers"]["elements"] == 22
@@ -110,7 +110,7 @@ def test_whole_module_with_tied_weights_and_config_objects(tmp_path: Path) -> No
     torch.save(model, p)
     inv = check_whole_module(model, p)
     assert [t.name for t in inv.shared] == ["lm_head.weight"]
-    assert "transformers.models.gpt2.configuration_gpt2.GPT2Config" in inv.extra["details"]["other objects"]
+    assert "transformers.models.gpt2.configuration_gpt2.GPT2Config" in inv.details["other objects"]
 
 
 @pytest.mark.parametrize("protocol", [1, 2, 4])
@@ -146,7 +146,7 @@ def test_whole_quantized_module(tmp_path: Path) -> None:
     assert inv.by_section["buffers"].elements == sd["0.scale"].numel() + sd["0.zero_point"].numel()
     channels = sum(t.q_per_channel_scales().numel() for t in packed if t.is_quantized)
     assert inv.by_section["quantization"].elements == 2 * channels
-    assert inv.extra["details"]["modules"]["torch.ao.nn.quantized.modules.linear.Linear"] == 2
+    assert inv.details["modules"]["torch.ao.nn.quantized.modules.linear.Linear"] == 2
 
 
 def test_whole_module_quantized_linear_state_dict(tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_whole_module_quantized_linear_state_dict(tmp_path: Path) -> None:
     for v in sd.values():
         tensors += [x for x in (v if isinstance(v, tuple) else (v,)) if isinstance(x, torch.Tensor)]
     assert inv.total_params == sum(t.numel() for t in tensors)
-    q = inv.extra["quantization"]["1._packed_params._packed_params.0"]
+    q = inv.torch.quantization["1._packed_params._packed_params.0"]
     w = sd["1._packed_params._packed_params"][0]
     assert q == {"qscheme": "per_channel_affine", "axis": w.q_per_channel_axis(), "channels": 8}
     scales = {t.name: t for t in inv.tensors if t.section == "quantization"}
@@ -184,8 +184,8 @@ def test_seed_model_saved_whole(tmp_path: Path) -> None:
     inv = mi.load(str(p))
     assert expected == 197_714_267
     assert inv.total_params == expected
-    assert inv.extra["module_types"] == types
-    assert inv.extra["details"]["modules"]["torch.nn.modules.transformer.TransformerDecoderLayer"] == 6
+    assert inv.torch.module_types == types
+    assert inv.details["modules"]["torch.nn.modules.transformer.TransformerDecoderLayer"] == 6
     r = run_cli("inspect", str(p))
     assert "197,714,267" in r.stdout and "TransformerDecoderLayer ×6" in r.stdout
     assert "layers.0-5 ×6" in r.stdout
@@ -217,7 +217,7 @@ def test_legacy_state_dict_matches_zip_and_points_at_the_data(tmp_path: Path) ->
     assert inv.total_params == zip_inv.total_params == sum(v.numel() for v in sd.values())
     # The storage table was walked with its counts: each offset is where torch wrote the tensor's bytes.
     raw = p.read_bytes()
-    offsets = inv.extra["storage_offsets"]
+    offsets = inv.torch.storage_offsets
     end, keys = legacy_layout(p)
     assert sorted(offsets) == sorted(keys) and min(offsets.values()) == end + 8
     for rec in inv.tensors:
@@ -312,7 +312,7 @@ def test_lightning_shaped_checkpoint(tmp_path: Path) -> None:
     assert list(secs) == ["model", "optimizer", "other"]
     assert secs["optimizer"].elements == sum(t.numel() for t in opt_tensors(opt.state_dict()))
     assert secs["other"].tensors == 1
-    assert inv.extra["section_sources"] == {
+    assert inv.torch.section_sources == {
         "model": "state_dict",
         "optimizer": "optimizer_states",
         "other": "callbacks",
@@ -327,7 +327,7 @@ def test_checkpoint_with_whole_module_and_ema_copy(tmp_path: Path) -> None:
     inv = mi.load(str(p))
     assert inv.total_params == sum(q.numel() for q in model.parameters())
     assert inv.by_section["other"].elements == 0  # every ema tensor is a model tensor already counted
-    assert inv.extra["details"]["modules"]["torch.nn.modules.linear.Linear"] == 2
+    assert inv.details["modules"]["torch.nn.modules.linear.Linear"] == 2
 
 
 @pytest.mark.parametrize("container", [list, tuple])
@@ -356,7 +356,7 @@ def test_quantized_per_tensor_and_per_channel(tmp_path: Path) -> None:
     by = {t.name: t for t in inv.tensors}
     assert (by["a"].dtype, by["a"].nbytes) == ("quint8", 30)
     assert (by["b"].dtype, by["c"].dtype, by["c"].nbytes) == ("qint8", "qint32", 16)
-    quant = inv.extra["quantization"]
+    quant = inv.torch.quantization
     assert quant["a"] == {"qscheme": "per_tensor_affine", "scale": q1.q_scale(), "zero_point": q1.q_zero_point()}
     assert quant["b"] == {"qscheme": "per_channel_affine", "axis": q2.q_per_channel_axis(), "channels": 5}
     sc, zp = by["b.q_per_channel_scales"], by["b.q_per_channel_zero_points"]
@@ -366,7 +366,7 @@ def test_quantized_per_tensor_and_per_channel(tmp_path: Path) -> None:
     assert inv.total_params == q1.numel() + q2.numel() + q3.numel()
     assert inv.total_elements == inv.total_params + 5 + 5
     assert inv.storage_bytes == 30 + 30 + 16 + 5 * 8 + 5 * 8
-    assert inv.extra["details"]["quantized"] == {"per_tensor_affine": 2, "per_channel_affine": 1}
+    assert inv.details["quantized"] == {"per_tensor_affine": 2, "per_channel_affine": 1}
     r = run_cli("inspect", str(p))
     assert "per_tensor_affine ×2, per_channel_affine ×1" in r.stdout and "quantization" in r.stdout
 
@@ -378,7 +378,7 @@ def test_quantized_legacy(tmp_path: Path) -> None:
     torch.save({"w": q}, p, _use_new_zipfile_serialization=False)
     inv = mi.load(str(p))
     assert inv.total_params == 12 and inv.total_elements == 12 + 3 + 3
-    assert inv.extra["quantization"]["w"]["channels"] == 3
+    assert inv.torch.quantization["w"]["channels"] == 3
 
 
 # --- the policy: stubs for classes, refusal for calls ------------------------------------------------------
@@ -387,7 +387,7 @@ def test_quantized_legacy(tmp_path: Path) -> None:
 def test_plain_state_dict_has_no_sections_or_warnings() -> None:
     inv = mi.load(str(FIXTURES / "tiny_seed.pth"))
     assert {t.section for t in inv.tensors} == {"model"} and not inv.warnings
-    assert "module_types" not in inv.extra and "section_sources" not in inv.extra
+    assert inv.torch is not None and not inv.torch.module_types and not inv.torch.section_sources
     doc = json.loads(run_cli("inspect", str(FIXTURES / "tiny_seed.pth"), "--json").stdout)
     assert doc["sections"] == [{"section": "model", "source": None, "tensors": 39, "elements": 13288, "bytes": 53152}]
 

@@ -184,7 +184,7 @@ def test_legacy_large_object_pickle_is_read_in_steps(tmp_path: Path) -> None:
     p = tmp_path / "big.pth"
     torch.save(model, p, _use_new_zipfile_serialization=False)
     inv = mi.load(str(p))
-    assert inv.total_params == 8 and inv.extra["pickle_bytes"] > 3_000_000
+    assert inv.total_params == 8 and inv.torch.pickle_bytes > 3_000_000
 
 
 def test_legacy_tar_variant_is_refused_clearly(tmp_path: Path) -> None:
@@ -332,7 +332,7 @@ def test_module_class_stub_from_crafted_bytes_is_read(tmp_path: Path) -> None:
     # The same bytes with a user's class: a stub, reported, nothing imported.
     pk = b"\x80\x02c__main__\nNet\n)\x81}(\x8c\x0b_parameters}\x8c\x08_modules}ub."
     inv = mi.load(str(zip_with_pickle(tmp_path, "net.pth", pk)))
-    assert inv.total_params == 0 and inv.extra["module_types"] == {"": "__main__.Net"}
+    assert inv.total_params == 0 and inv.torch.module_types == {"": "__main__.Net"}
 
 
 def test_dotted_class_name_is_refused(tmp_path: Path) -> None:

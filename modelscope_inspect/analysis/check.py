@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dtypes import lookup
-from ..errors import EXIT_FOUND, EXIT_OK, InspectError, MalformedFileError, UsageError
+from ..errors import MalformedFileError, UsageError
 from ..inventory import TensorInventory
 
 SIZE_UNITS = {
@@ -234,52 +234,18 @@ class Config:
     default: Budget
     per_glob: tuple[tuple[str, Budget], ...]
 
-    def budget_for(self, path: Path | str) -> Budget:
-        """Defaults, then every glob that matches `path` (in file order); a URL matches globs on the whole URL."""
+    def budget_for(self, key: str, name: str | None = None) -> Budget:
+        """Defaults, then every glob that matches (in file order): `key` is a path relative to `root` (or a
+        URL, matched whole), `name` the file's own name, which globs may match too."""
         b = self.default
-        if isinstance(path, str):
-            for pattern, over in self.per_glob:
-                if fnmatch.fnmatch(path, pattern):
-                    b = b.merged(over)
-            return b
-        try:
-            rel = path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            rel = path.as_posix()
         for pattern, over in self.per_glob:
-            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(path.name, pattern):
+            if fnmatch.fnmatch(key, pattern) or (name is not None and fnmatch.fnmatch(name, pattern)):
                 b = b.merged(over)
         return b
 
-    def globbed_paths(self) -> list[Path]:
-        """Files matched by the per-glob tables (what `mi check` with no PATH checks)."""
-        found: dict[Path, None] = {}
-        for pattern, _ in self.per_glob:
-            for p in sorted(self.root.glob(pattern)):
-                if p.is_file() or p.is_dir():
-                    found.setdefault(p, None)
-        return list(found)
 
-
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above `start` (stops at a `.git` folder or the root)."""
-    cur = start.resolve()
-    for folder in (cur, *cur.parents):
-        cand = folder / "pyproject.toml"
-        if cand.is_file():
-            return cand
-        if (folder / ".git").exists():
-            return None
-    return None
-
-
-def load_config(pyproject: Path) -> Config | None:
-    """`[tool.mi.check]` from a pyproject.toml, or None when it has no such table."""
-    display = str(pyproject)
-    try:
-        raw = pyproject.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read: {exc.strerror or exc}", path=display) from None
+def config_from_toml(raw: bytes, display: str, root: Path) -> Config | None:
+    """`[tool.mi.check]` from the bytes of a pyproject.toml, or None when it has no such table."""
     if len(raw) > 4 << 20:
         raise UsageError("pyproject.toml larger than 4 MiB", path=display)
     try:
@@ -299,7 +265,7 @@ def load_config(pyproject: Path) -> Config | None:
                 per_glob.append((key, budget_from_table(value, f'[tool.mi.check."{key}"]')))
     except UsageError as exc:
         raise UsageError(exc.message, path=display, rule="config") from None
-    return Config(display, pyproject.parent, default, tuple(per_glob))
+    return Config(display, root, default, tuple(per_glob))
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +276,9 @@ class RuleResult:
     measured: Any
     limit: Any
     passed: bool
-    shown_measured: str
-    shown_limit: str
     detail: str = ""
+    params: int | None = None  # max-share: the group's parameters
+    refused: bool = False  # forbid-pickle: the readers refused the file for its unsafe globals
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,12 +303,13 @@ class CheckReport:
     results: tuple[PathResult, ...] = field(default_factory=tuple)
 
     @property
-    def exit_code(self) -> int:
-        from ..errors import EXIT_UNREADABLE
+    def unreadable(self) -> bool:
+        """True when a path could not be read."""
+        return any(r.error for r in self.results)
 
-        if any(r.error for r in self.results):
-            return EXIT_UNREADABLE
-        return EXIT_OK if all(r.passed for r in self.results) else EXIT_FOUND
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
 
 
 def _in_group(name: str, group: str) -> bool:
@@ -366,18 +333,6 @@ def group_share(inv: TensorInventory, group: str) -> tuple[int, float]:
     return n, (n / total if total else 0.0)
 
 
-def _fmt_count(n: int) -> str:
-    from ..render.units import human_count
-
-    return f"{n:,} ({human_count(n)})" if n >= 1000 else f"{n:,}"
-
-
-def _fmt_bytes(n: int) -> str:
-    from ..render.units import human_bytes
-
-    return f"{n:,} B ({human_bytes(n)})" if n >= 1024 else f"{n:,} B"
-
-
 def is_pickle_format(fmt: str) -> bool:
     """True when any part of an inventory format (`a+b` for mixed folders) is pickle-based."""
     return any(part in PICKLE_FORMATS for part in fmt.split("+"))
@@ -388,29 +343,12 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
     out: list[RuleResult] = []
     if budget.max_size is not None:
         size = inv.file_bytes
-        out.append(
-            RuleResult(
-                "max-size",
-                size,
-                budget.max_size,
-                size <= budget.max_size,
-                _fmt_bytes(size),
-                _fmt_bytes(budget.max_size),
-            )
-        )
+        out.append(RuleResult("max-size", size, budget.max_size, size <= budget.max_size))
     n = inv.total_params
     if budget.max_params is not None:
-        out.append(
-            RuleResult(
-                "max-params", n, budget.max_params, n <= budget.max_params, _fmt_count(n), _fmt_count(budget.max_params)
-            )
-        )
+        out.append(RuleResult("max-params", n, budget.max_params, n <= budget.max_params))
     if budget.min_params is not None:
-        out.append(
-            RuleResult(
-                "min-params", n, budget.min_params, n >= budget.min_params, _fmt_count(n), _fmt_count(budget.min_params)
-            )
-        )
+        out.append(RuleResult("min-params", n, budget.min_params, n >= budget.min_params))
     if budget.expect_params is not None:
         e = budget.expect_params
         off = n - e.value
@@ -420,8 +358,6 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
                 n,
                 {"value": e.value, "tolerance": e.tol},
                 abs(off) <= e.tol,
-                _fmt_count(n),
-                f"{e.value:,} ± {e.tol:,}",
                 f"off by {off:+,}" if off else "",
             )
         )
@@ -434,8 +370,6 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
                 present,
                 list(budget.allow_dtypes),
                 not bad,
-                ", ".join(present) or "(none)",
-                ", ".join(budget.allow_dtypes),
                 f"not allowed: {', '.join(bad)}" if bad else "",
             )
         )
@@ -447,8 +381,6 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
                 inv.format,
                 "no pickle",
                 not pk,
-                inv.format,
-                "no pickle-based file",
                 "pickle-based format" if pk else "",
             )
         )
@@ -460,148 +392,22 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
                 round(share, 6),
                 limit,
                 share <= limit,
-                f"{share:.1%} ({gp:,} params)",
-                f"{limit:.1%}",
                 "" if gp else "no tensor matches this group",
+                params=gp,
             )
         )
     return tuple(out)
 
 
-def _is_pickle_file(path: str, endpoint: str | None = None, token: str | None = None) -> bool:
-    """True when `mi scan` finds pickle streams in `path` (used when the readers refuse the file)."""
-    from .scan import scan_target
-
-    try:
-        report = scan_target(path, endpoint=endpoint, token=token)
-    except InspectError:
-        return False
-    return any(f.streams or f.format in PICKLE_FORMATS for f in report.files)
-
-
-def check_path(
-    path: str, budget: Budget, source: str = "flags", *, endpoint: str | None = None, token: str | None = None
-) -> PathResult:
-    """Load `path` (a URL too: sizes are the remote files') and check it.
-
-    A pickle refused as unsafe fails `--forbid-pickle` instead of being unreadable.
-    """
-    from ..errors import UnsafePickleError
-    from ..loaders.folder import load
-
-    try:
-        inv = load(path, endpoint=endpoint, token=token)
-    except InspectError as exc:
-        if not budget.forbid_pickle or not (
-            isinstance(exc, UnsafePickleError) or _is_pickle_file(path, endpoint, token)
-        ):
-            raise
-        rule = RuleResult(
-            "forbid-pickle",
-            "pickle",
-            "no pickle",
-            False,
-            "pickle (refused: unsafe globals)",
-            "no pickle-based file",
-            "unsafe globals; run `mi scan` for details",
-        )
-        return PathResult(path, (rule,), budget_source=source)
-    read = inv.extra.get("bytes_read")
-    return PathResult(
-        path,
-        check_inventory(inv, budget),
-        budget_source=source,
-        bytes_read=int(read) if read is not None else None,
-    )
-
-
-def run_check(
-    paths: list[str],
-    flags: Budget,
-    pyproject: Path | None,
-    *,
-    use_config: bool = True,
-    endpoint: str | None = None,
-    token: str | None = None,
-) -> CheckReport:
-    """Check every path against its budget (pyproject defaults and globs, then flags on top).
-
-    With no paths, checks the files the pyproject's glob tables match. One path that cannot be read makes
-    the report's exit code 2 (the others are still checked when there are several).
-    """
-    config = None
-    if use_config:
-        found = pyproject if pyproject is not None else find_pyproject(Path.cwd())
-        if found is not None:
-            config = load_config(found)
-        elif pyproject is not None:
-            raise UsageError("config file not found", path=str(pyproject))
-    from ..remote import is_url  # light: the remote package loads only for URLs
-
-    # URLs stay strings (Path would collapse `//`); `endpoint` / `token` apply to them.
-    targets: list[Path | str] = [p if is_url(p) else Path(p) for p in paths]
-    if not targets:
-        if config is None:
-            raise UsageError("no PATH given and no [tool.mi.check] table in pyproject.toml")
-        targets = list(config.globbed_paths())
-        if not targets:
-            raise UsageError(f"no PATH given and no file matches the globs of {config.path}")
-    results: list[PathResult] = []
-    budgets = [(t, config.budget_for(t).merged(flags) if config else flags) for t in targets]
-    if all(b.empty for _, b in budgets):
-        raise UsageError(
-            "no budget applies: give --max-size/--max-params/… or a [tool.mi.check] table in pyproject.toml",
-            path=str(targets[0]) if len(targets) == 1 else None,
-        )
-    for t, budget in budgets:
-        source = "flags" if config is None else ("flags + " + config.path if not flags.empty else config.path)
-        if budget.empty:
-            # A file no glob and no default covers (pre-commit passes every staged model file): nothing to check.
-            results.append(PathResult(str(t), (), budget_source="no budget applies"))
-            continue
-        if len(targets) == 1:
-            results.append(check_path(str(t), budget, source, endpoint=endpoint, token=token))
-            continue
-        try:
-            results.append(check_path(str(t), budget, source, endpoint=endpoint, token=token))
-        except InspectError as exc:
-            results.append(PathResult(str(t), error=str(exc), budget_source=source))
-    return CheckReport(tuple(results))
-
-
-def check_document(report: CheckReport) -> dict[str, Any]:
-    """The `--json` document (schema_version 1)."""
-    from ..inventory import SCHEMA_VERSION
-
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "command": "check",
-        "passed": report.exit_code == EXIT_OK,
-        "exit_code": report.exit_code,
-        "results": [
-            {
-                "path": r.path,
-                "passed": r.passed,
-                "budget_source": r.budget_source,
-                "error": r.error,
-                **({"bytes_read": r.bytes_read} if r.bytes_read is not None else {}),
-                "rules": [
-                    {"rule": x.rule, "measured": x.measured, "limit": x.limit, "passed": x.passed, "detail": x.detail}
-                    for x in r.rules
-                ],
-            }
-            for r in report.results
-        ],
-    }
-
-
 __all__ = [
     "Budget",
     "CheckReport",
-    "check_document",
+    "Config",
+    "PathResult",
+    "RuleResult",
     "check_inventory",
+    "config_from_toml",
     "parse_count",
     "parse_expect",
     "parse_size",
-    "run_check",
 ]

@@ -14,13 +14,11 @@ Public names (stable; `analysis/memory.py` reads them): `HParams`, `HParams.from
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MalformedFileError, NotFoundError, UsageError
+from ..errors import MalformedFileError, UsageError
 
 # A config.json is a few KB; refuse anything absurd before reading it (bounded memory on bad input).
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -724,24 +722,26 @@ _FLAGS: dict[str, str] = {
 }
 
 
+def refuse_sizes_with_config(sizes: Mapping[str, Any]) -> None:
+    """A config gives the sizes: size flags beside `--config` are a usage error naming them."""
+    given = [flag for key, flag in _FLAGS.items() if sizes.get(key) is not None]
+    if given:
+        raise UsageError(f"--config gives the sizes; drop {', '.join(given)} (or drop --config)", rule="options")
+
+
 def hparams_from_cli(
     *,
-    config: str | None,
+    config: Mapping[str, Any] | None,
+    config_path: str | None = None,
     arch: str | None,
     dtype: str | None,
-    endpoint: str | None = None,
-    token: str | None = None,
     **sizes: Any,
 ) -> HParams:
-    """`mi params` options → HParams: either `--config PATH` (sizes come from it) or the size flags.
-
-    `config` may be a URL (`endpoint` / `token` then apply; see `load_config`).
-    """
-    given = [flag for key, flag in _FLAGS.items() if sizes.get(key) is not None]
+    """`mi params` options → HParams: either a config (read from `config_path`; sizes come from it) or the
+    size flags."""
     if config is not None:
-        if given:
-            raise UsageError(f"--config gives the sizes; drop {', '.join(given)} (or drop --config)", rule="options")
-        hp = HParams.from_config(load_config(config, endpoint=endpoint, token=token), path=config, arch=arch)
+        refuse_sizes_with_config(sizes)
+        hp = HParams.from_config(config, path=config_path, arch=arch)
         return hp.with_dtype(dtype) if dtype is not None else hp
     missing = [_FLAGS[k] for k in _REQUIRED if sizes.get(k) is None]
     if missing:
@@ -789,43 +789,6 @@ def preset_for_config(config: Mapping[str, Any], *, path: str | None = None) -> 
         path=path,
         rule="model-type",
     )
-
-
-def load_config(path: str, *, endpoint: str | None = None, token: str | None = None) -> dict[str, Any]:
-    """Read an HF `config.json` (or a folder holding one) as a dict, with bounded size and clear errors.
-
-    `path` may be a URL: `hf://ORG/NAME[@REV]` (its config.json), a folder URL, or the JSON file's own URL;
-    one small file is fetched (`endpoint` / `token` as for `mi inspect`).
-    """
-    from ..remote import is_url  # light: the remote package loads only for URLs
-
-    if is_url(path):
-        from ..remote import read_config_url
-
-        return read_config_url(path, endpoint=endpoint, token=token)
-    p = path
-    if os.path.isdir(p):
-        p = os.path.join(p, "config.json")
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise NotFoundError("no such file", path=p, rule="config-exists") from None
-    except OSError as exc:
-        raise MalformedFileError(f"cannot read: {exc.strerror}", path=p, rule="config-readable") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise MalformedFileError("not a regular file", path=p, rule="config-readable")
-    if st.st_size > MAX_CONFIG_BYTES:
-        raise MalformedFileError(
-            f"{st.st_size:,} bytes is too large for a config.json (limit {MAX_CONFIG_BYTES:,})",
-            path=p,
-            rule="config-size",
-        )
-    try:
-        with open(p, "rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise MalformedFileError(f"cannot read: {exc.strerror}", path=p, rule="config-readable") from None
-    return parse_config(raw, path=p)
 
 
 def _reject_constant(token: str) -> float:

@@ -33,13 +33,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..dtypes import PRECISIONS, lookup, precision_of
 from ..errors import MalformedFileError, UsageError
 from .hparams import HParams
 
-MEMORY_SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from ..inventory import TensorInventory
+
 GIB = 1024**3
 
 
@@ -346,12 +348,6 @@ class Term:
     per_param: float | None = None
     layers: int | None = None  # per-layer terms: how many layers have it (None: all of them)
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "bytes": self.bytes, "formula": self.formula}
-        if self.per_param is not None:
-            d["bytes_per_param"] = self.per_param
-        return d
-
 
 @dataclass(frozen=True, slots=True)
 class KVCache:
@@ -365,7 +361,7 @@ class KVCache:
 
 @dataclass(frozen=True, slots=True)
 class MemoryReport:
-    """Everything `mi memory` prints; `to_dict` is the `--json` document."""
+    """Everything `mi memory` prints (`render.documents.memory` makes it the `--json` document)."""
 
     source: str
     arch: str
@@ -388,50 +384,6 @@ class MemoryReport:
     flops_terms: tuple[Term, ...]
     assumptions: tuple[str, ...]
     hparams: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        o = self.options
-        doc: dict[str, Any] = {
-            "schema_version": MEMORY_SCHEMA_VERSION,
-            "command": "memory",
-            "source": self.source,
-            "arch": self.arch,
-            "hparams": self.hparams,
-            "options": {
-                "batch": o.batch,
-                "seq": o.seq,
-                "dtype": o.dtype.value,
-                "kv_dtype": o.kv.value,
-                "activation_dtype": o.act_dtype.value,
-                "training": o.training,
-                "optimizer": o.optimizer.value if o.training else None,
-                "mixed_precision": o.mixed_precision,
-                "recompute": o.recompute.value,
-                "attention": o.attention.value,
-                "device": o.device.value,
-                "group_size": o.group_size,
-            },
-            "params": self.params,
-            "weights_bytes": self.weights_bytes,
-            "weights_by_precision": dict(self.weights_by_precision),
-            "stored": self.stored,
-            "kv_cache_bytes": self.kv.bytes,
-            "kv_cache_bytes_per_token": self.kv.per_token,
-            "kv_cache_tokens_per_layer": list(self.kv.tokens_per_layer),
-            "activation_bytes": self.activation_bytes,
-            "activation_kind": self.activation_kind,
-            "activation_terms": [t.to_dict() for t in self.activation_terms],
-            "korthikanti_bytes": self.korthikanti_bytes,
-            "korthikanti_formula": self.korthikanti_formula,
-            "inference_bytes": self.inference_bytes,
-            "flops_per_token": {"forward": self.flops_forward, "training": self.flops_training},
-            "flops_terms": [t.to_dict() for t in self.flops_terms],
-            "assumptions": list(self.assumptions),
-        }
-        if o.training:
-            doc["training_bytes"] = self.training_bytes
-            doc["training_terms"] = [t.to_dict() for t in self.training_terms]
-        return doc
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -959,22 +911,17 @@ class ModelSpec:
     stored: dict[str, Any] | None = None
 
 
-def spec_from_path(
-    path: str, *, arch: str | None = None, endpoint: str | None = None, token: str | None = None
-) -> ModelSpec:
-    """A model file or folder (or a URL: headers only, `endpoint` / `token` as for `mi inspect`): parameters
-    and bytes as stored from its headers, hyperparameters from the config.json beside it (an HF folder)."""
-    from ..loaders.folder import load
-
-    inv = load(path, endpoint=endpoint, token=token)
+def spec_from_inventory(inv: TensorInventory, path: str, *, arch: str | None = None) -> ModelSpec:
+    """A read model: parameters and bytes as stored from its headers, hyperparameters from the config.json
+    beside it (an HF folder)."""
     stored = {
         "bytes": inv.total_bytes,
         "params": inv.total_params,
         "dtypes": ", ".join(inv.by_dtype) or "none",
         "by_dtype": {k: {"params": v.params, "bytes": v.nbytes} for k, v in inv.by_dtype.items()},
     }
-    if "bytes_read" in inv.extra:  # a URL: what crossed the network to learn the above
-        stored["bytes_read"] = int(inv.extra["bytes_read"])
+    if inv.read is not None:  # a URL: what crossed the network to learn the above
+        stored["bytes_read"] = inv.read.bytes_read
     if inv.config is None:
         raise UsageError(
             "no config.json beside the model: the KV-cache, activation and FLOP terms need the hyperparameters; "
@@ -996,14 +943,10 @@ def spec_from_path(
     return ModelSpec(hp, inv.total_params, active, inv.config, path, stored)
 
 
-def spec_from_config(
-    path: str, *, arch: str | None = None, endpoint: str | None = None, token: str | None = None
-) -> ModelSpec:
-    """An HF config.json (or a folder holding one, or a URL): parameters from the preset's exact count."""
-    from .hparams import load_config
+def spec_from_config(config: Mapping[str, Any], path: str, *, arch: str | None = None) -> ModelSpec:
+    """An HF config (read from `path`): parameters from the preset's exact count."""
     from .params import count_params
 
-    config = load_config(path, endpoint=endpoint, token=token)
     hp = HParams.from_config(config, path=path, arch=arch)
     rep = count_params(hp)
     return ModelSpec(hp, rep.total_params, rep.active_params, config, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..inventory import TensorRecord
+from ..inventory import TensorRecord, TorchInfo
 from .source import ByteSource
 
 HEAD_BYTES = 64
@@ -24,9 +24,28 @@ class FileScan:
     storage_bytes: int
     metadata: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    torch: TorchInfo | None = None
+    header_bytes: int | None = None
     # Other files the model's bytes live in (ONNX external data): (path relative to the folder, size).
     extra_files: list[tuple[str, int]] = field(default_factory=list)
+
+
+class ProgressTask(Protocol):
+    """One long read in progress: how much is done (in the task's unit) and how many bytes it has fetched."""
+
+    def advance(self, done: int, nbytes: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Progress(Protocol):
+    """Where long reads report how far they got. The CLI passes the render layer's reporter; the library
+    passes none, and nothing is shown."""
+
+    def start(self, label: str, total: int, unit: str) -> ProgressTask:
+        """A task of `total` `unit`s (`files` or `bytes`)."""
+        ...
 
 
 class Loader(Protocol):

@@ -1,38 +1,128 @@
-"""From a path (file, sharded index, or HF model folder) to one `TensorInventory`.
+"""One folder plan: from a model folder (local or remote), a sharded `*.index.json` or one file, to one inventory.
 
-HF folders are read in the order transformers prefers: `model.safetensors.index.json`, `model.safetensors`,
-`pytorch_model.bin.index.json`, `pytorch_model.bin`; otherwise the folder's single model file, or every
-`*.safetensors` file when there is no index. Shard names in an index must be plain names inside the
-folder: absolute paths, `..` and symlinks leading out of it are refused.
+Folders are read in the order transformers prefers: `model.safetensors.index.json`, `model.safetensors`,
+`pytorch_model.bin.index.json`, `pytorch_model.bin`; otherwise the folder's single model file, every part of
+a split GGUF, or every `*.safetensors` file when there is no index. Names that one file gives for another (an
+index's shards, a split GGUF's parts) must be plain names inside the folder.
+
+The plan runs over a `ModelDir`: `LocalDir` here, and the hub, HTTP and fsspec folders of `remote/`. Nothing in
+this module knows whether bytes come from a disk or a network.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import posixpath
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import MalformedFileError, NotFoundError, UnsupportedFormatError
-from ..inventory import FileRecord, TensorInventory, TensorRecord, build_inventory
-from .base import HEAD_BYTES, FileScan, Loader, detect, loaders
+from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError
+from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, build_inventory
+from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
 from .packing import apply_packing
-from .source import ByteSource, LocalFile, path_kind
+from .source import ByteSource, LocalFile, OpenSource
 
 MAX_JSON = 64 << 20  # index.json / config.json larger than this are not real
 PREFERRED = ("model.safetensors", "pytorch_model.bin")
+Scanned = tuple[str, FileScan, int]  # (name relative to the folder, what the reader found, file size)
 
 
-def read_json(path: Path, display: str, rule: str) -> Any:
-    """Parse a small JSON file with a size cap; NaN, deep nesting and bad UTF-8 are malformed input."""
-    with LocalFile(path, display) as src:
-        return read_json_source(src, rule)
+class ModelDir(Protocol):
+    """A folder of model files, wherever it lives."""
+
+    display: str  # the folder as shown in messages
+
+    @property
+    def workers(self) -> int:
+        """How many files may be read at once."""
+        ...
+
+    def listing(self) -> list[str] | None:
+        """The names of the files directly in the folder, or None when the folder cannot be listed."""
+        ...
+
+    def exists(self, name: str) -> bool:
+        """True when `name` (relative to the folder) is a file there."""
+        ...
+
+    def open(self, name: str) -> OpenSource:
+        """A byte source over `name`; its `name` is what messages show. Use it as a context manager."""
+        ...
+
+    def check(self, name: str, where: str, *, label: str, rule: str, missing: str) -> None:
+        """Refuse a name another file (`where`) gives for a file of this folder unless it is a plain name of
+        an existing file inside the folder. `missing` is the message for an absent file (`{name}` filled in)."""
+        ...
+
+    def bytes_read(self) -> int:
+        """Bytes fetched so far (0 where reading costs nothing worth reporting)."""
+        ...
+
+
+def not_plain(name: object, display: str, *, label: str, rule: str) -> MalformedFileError | None:
+    """The error for a name that is not a plain relative file name (absolute, `..`, backslashes, URL), or None."""
+    bad = (
+        not isinstance(name, str)
+        or not name
+        or name.startswith("/")
+        or os.path.isabs(name)
+        or "\\" in name
+        or "://" in name
+        or any(p in ("", ".", "..") for p in name.split("/"))
+        or any(c in name for c in "?#\0\r\n")
+    )
+    if bad:
+        return MalformedFileError(
+            f"{label} name {name!r} is not a plain file name in the folder", path=display, rule=rule
+        )
+    return None
+
+
+class LocalDir:
+    """A folder on this machine. `shown` overrides how some files are named in messages (the path a user
+    typed for a single file)."""
+
+    workers = 1
+
+    def __init__(self, folder: Path, display: str | None = None, shown: Mapping[str, str] | None = None) -> None:
+        self.folder = folder
+        self.display = display if display is not None else str(folder)
+        self._shown = dict(shown or {})
+
+    def listing(self) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir() if p.is_file())
+
+    def exists(self, name: str) -> bool:
+        return (self.folder / name).is_file()
+
+    def open(self, name: str) -> LocalFile:
+        return LocalFile(self.folder / name, self._shown.get(name, str(self.folder / name)))
+
+    def check(self, name: str, where: str, *, label: str, rule: str, missing: str) -> None:
+        err = not_plain(name, where, label=label, rule=rule)
+        if err is not None:
+            raise err
+        target = self.folder / name
+        try:
+            resolved = target.resolve(strict=True)
+        except FileNotFoundError:
+            raise MalformedFileError(missing.format(name=name), path=where, rule=rule) from None
+        except (OSError, RuntimeError) as exc:
+            raise MalformedFileError(f"{label} {name!r} cannot be resolved ({exc})", path=where, rule=rule) from None
+        if not resolved.is_relative_to(self.folder.resolve()):
+            raise MalformedFileError(f"{label} {name!r} leads outside the model folder", path=where, rule=rule)
+
+    def bytes_read(self) -> int:
+        return 0
 
 
 def read_json_source(src: ByteSource, rule: str) -> Any:
-    """`read_json` over any byte source (remote files too)."""
+    """Parse a small JSON file with a size cap; NaN, deep nesting and bad UTF-8 are malformed input."""
     display = src.name
     if src.size > MAX_JSON:
         raise MalformedFileError(f"{src.size:,} bytes is too large for a JSON file", path=display, rule=rule)
@@ -49,13 +139,7 @@ def read_json_source(src: ByteSource, rule: str) -> Any:
         raise MalformedFileError(f"not valid JSON ({exc})", path=display, rule=rule) from None
 
 
-def scan_file(path: Path, display: str, rel: str) -> tuple[FileScan, int]:
-    """Detect and read one file; return its scan and its size."""
-    with LocalFile(path, display) as src:
-        return scan_source(src, path.name, rel), src.size
-
-
-def scan_source(src: ByteSource, filename: str, rel: str) -> FileScan:
+def read_source(src: ByteSource, filename: str, rel: str) -> FileScan:
     """Detect and read one file from any byte source (`filename` serves the extension fallback)."""
     display = src.name
     head = src.read_at(0, HEAD_BYTES)
@@ -68,47 +152,6 @@ def scan_source(src: ByteSource, filename: str, rel: str) -> FileScan:
             f"not a model file this tool reads (no known magic bytes; extensions known: {known})", path=display
         )
     return loader.read(src, rel)
-
-
-def _inside(
-    folder: Path,
-    name: str,
-    display: str,
-    *,
-    label: str = "shard",
-    rule: str = "index-shard",
-    missing: str = "index names shard {name!r}, which does not exist",
-) -> Path:
-    """`folder / name` for a file another file names (an index's shard, a split GGUF's part): a plain name,
-    existing, and not leading out of the folder through a symlink."""
-    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in Path(name).parts or "\\" in name:
-        raise MalformedFileError(
-            f"{label} name {name!r} is not a plain file name in the folder", path=display, rule=rule
-        )
-    target = folder / name
-    try:
-        resolved = target.resolve(strict=True)
-    except FileNotFoundError:
-        raise MalformedFileError(missing.format(name=name), path=display, rule=rule) from None
-    except (OSError, RuntimeError) as exc:
-        raise MalformedFileError(f"{label} {name!r} cannot be resolved ({exc})", path=display, rule=rule) from None
-    if not resolved.is_relative_to(folder.resolve()):
-        raise MalformedFileError(f"{label} {name!r} leads outside the model folder", path=display, rule=rule)
-    return target
-
-
-def _load_index(index: Path, display: str) -> tuple[list[tuple[str, FileScan, int]], list[str], int]:
-    folder = index.parent
-    doc = read_json(index, display, "index-json")
-    shards, total_size = index_shards(doc, display)
-    scans: list[tuple[str, FileScan, int]] = []
-    warnings: list[str] = []
-    for shard, names in shards.items():
-        path = _inside(folder, shard, display)
-        scan, size = scan_file(path, str(path), shard)
-        check_shard(shard, names, scan, display, warnings)
-        scans.append((shard, scan, size))
-    return scans, warnings, total_size
 
 
 def index_shards(doc: Any, display: str) -> tuple[dict[str, list[str]], int]:
@@ -137,23 +180,26 @@ def check_shard(shard: str, names: list[str], scan: FileScan, display: str, warn
             path=display,
             rule="index-mismatch",
         )
-    extra = present.difference(names)
-    if extra:
-        warnings.append(f"{shard} holds {len(extra)} tensor(s) the index does not list, e.g. {min(extra)!r}")
+    unlisted = present.difference(names)
+    if unlisted:
+        warnings.append(f"{shard} holds {len(unlisted)} tensor(s) the index does not list, e.g. {min(unlisted)!r}")
 
 
-def _combine(
+def combine(
     fmt_hint: str,
     display: str,
-    scans: list[tuple[str, FileScan, int]],
+    scans: list[Scanned],
     index_file: FileRecord | None,
     config: Mapping[str, Any] | None,
     warnings: list[str],
 ) -> TensorInventory:
+    """One inventory from the scans of a model's files (shards, split parts, or one file)."""
     records: list[TensorRecord] = []
     seen: dict[str, str] = {}
     metadata: dict[str, str] = {}
-    extra: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    torch: TorchInfo | None = None
+    header_bytes: int | None = None
     storage = 0
     for rel, scan, _size in scans:
         for rec in scan.records:
@@ -166,8 +212,11 @@ def _combine(
         storage += scan.storage_bytes
         metadata.update(scan.metadata)
         warnings.extend(scan.warnings)
-        for k, v in scan.extra.items():
-            extra.setdefault(k, v)
+        if scan.details and not details:  # the first file that has details speaks for the model
+            details = dict(scan.details)
+        torch = torch or scan.torch
+        if scan.header_bytes is not None:
+            header_bytes = (header_bytes or 0) + scan.header_bytes
     formats = sorted({s.format for _, s, _ in scans})
     files = [FileRecord(rel, size) for rel, _, size in scans]
     listed = {f.path for f in files}
@@ -178,9 +227,7 @@ def _combine(
                 files.append(FileRecord(extra_rel, extra_size))
     if index_file:
         files.insert(0, index_file)
-    if config is not None:
-        extra["has_config"] = True
-    records = apply_packing(records, config, extra)  # packed low-bit weights → logical counts (analysis/packing.py)
+    records = apply_packing(records, config, details)  # packed low-bit weights → logical counts (packing.py)
     return build_inventory(
         format=formats[0] if len(formats) == 1 else "+".join(formats) or fmt_hint,
         path=display,
@@ -190,118 +237,168 @@ def _combine(
         metadata=metadata,
         config=config,
         warnings=warnings,
-        extra=extra,
+        details=details,
+        torch=torch,
+        header_bytes=header_bytes,
     )
 
 
-def _model_candidates(folder: Path) -> list[Path]:
-    known = tuple({e for ld in loaders() for e in ld.extensions if e not in (".pkl", ".tar")})
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(known))
+def _read(d: ModelDir, name: str) -> tuple[FileScan, int]:
+    with d.open(name) as src:
+        return read_source(src, posixpath.basename(name), name), src.size
 
 
-def load(path: str | os.PathLike[str], *, endpoint: str | None = None, token: str | None = None) -> TensorInventory:
-    """Read a model file, a sharded `*.index.json`, or a model folder into a `TensorInventory`.
+def read_many(
+    d: ModelDir, names: list[str], progress: Progress | None, missing: Callable[[str], InspectError] | None = None
+) -> dict[str, tuple[FileScan, int]]:
+    """Read several files, at most `d.workers` at a time; the first failure (in `names` order) wins.
 
-    `path` may also be a URL (`hf://ORG/NAME[@REV]`, `https://…`, fsspec URLs): only headers are fetched
-    (see `modelscope_inspect.remote`); `endpoint` / `token` apply to those.
-
-    Reads headers only; never imports or runs anything from the file.
-
-    Example:
-        >>> inv = load("gpt2/")  # doctest: +SKIP
-        >>> print(inv.format, inv.total_params)  # doctest: +SKIP
-        safetensors 124439808
+    `missing` turns "that file is not there" (a server's 404) into the message the caller's rule wants.
     """
-    if isinstance(path, str):
-        from ..remote import is_url  # light: the remote package loads on demand
+    task = progress.start("reading headers", len(names), "files") if progress is not None and len(names) > 1 else None
+    done = 0
 
-        if is_url(path):
-            from ..remote import load_url
+    def one(name: str) -> tuple[FileScan, int]:
+        nonlocal done
+        try:
+            got = _read(d, name)
+        except NotFoundError:
+            if missing is None:
+                raise
+            raise missing(name) from None
+        if task is not None:
+            done += 1
+            task.advance(done, d.bytes_read())
+        return got
 
-            return load_url(path, endpoint=endpoint, token=token)
-    p = Path(path)
-    display = str(path)
-    is_dir = path_kind(p, display)
-    if not is_dir:
-        if p.name.endswith(".index.json"):
-            scans, warnings, declared = _load_index(p, display)
-            return _with_total_check(
-                _combine("index", display, scans, FileRecord(p.name, p.stat().st_size), None, warnings), declared
-            )
-        return _load_single(p, display, None, display)
+    try:
+        if len(names) <= 1 or d.workers <= 1:
+            return {n: one(n) for n in names}
+        with ThreadPoolExecutor(max_workers=min(d.workers, len(names)), thread_name_prefix="mi-read") as pool:
+            futures: list[Future[tuple[FileScan, int]]] = [pool.submit(one, n) for n in names]
+            try:
+                return {n: f.result() for n, f in zip(names, futures, strict=True)}
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        if task is not None:
+            task.close()
 
-    config: Mapping[str, Any] | None = None
-    cfg = p / "config.json"
-    if cfg.is_file():
-        doc = read_json(cfg, str(cfg), "config-json")
-        if isinstance(doc, dict):
-            config = doc
-    for base in PREFERRED:
-        index = p / f"{base}.index.json"
-        if index.is_file():
-            scans, warnings, declared = _load_index(index, str(index))
-            inv = _combine("index", display, scans, FileRecord(index.name, index.stat().st_size), config, warnings)
-            return _with_total_check(inv, declared)
-        single = p / base
-        if single.is_file():
-            scan, size = scan_file(single, str(single), base)
-            return _combine(scan.format, display, [(base, scan, size)], None, config, [])
-    candidates = _model_candidates(p)
-    safetensors = [c for c in candidates if c.name.endswith(".safetensors")]
-    chosen = safetensors if safetensors else candidates
-    if not chosen:
-        raise NotFoundError("folder holds no model file (.safetensors, .bin, .pth, .pt, .ckpt …)", path=display)
-    warnings = []
-    if len(chosen) > 1 and not safetensors:
-        first = one_split_set([c.name for c in chosen])
-        if first is not None:  # a split GGUF: its parts make one model
-            return _load_single(p / first, display, config, str(p / first))
-        raise UnsupportedFormatError(
-            f"folder holds {len(chosen)} model files and no index; name one of: "
-            + ", ".join(c.name for c in chosen[:6]),
-            path=display,
-        )
-    if len(chosen) == 1:
-        return _load_single(chosen[0], display, config, str(chosen[0]))
-    warnings.append(f"no index file: read all {len(chosen)} .safetensors files as shards of one model")
+
+def _missing(message: str, where: str, rule: str) -> Callable[[str], InspectError]:
+    return lambda name: MalformedFileError(message.format(name=name), path=where, rule=rule)
+
+
+def _load_index(
+    d: ModelDir, index: str, display: str, config: Mapping[str, Any] | None, progress: Progress | None
+) -> TensorInventory:
+    with d.open(index) as src:
+        doc = read_json_source(src, "index-json")
+        index_size, where = src.size, src.name
+    shards, declared = index_shards(doc, where)
+    missing = "index names shard {name!r}, which does not exist"
+    for shard in shards:
+        d.check(shard, where, label="shard", rule="index-shard", missing=missing)
+    results = read_many(d, list(shards), progress, _missing(missing, where, "index-shard"))
+    warnings: list[str] = []
     scans = []
-    for c in chosen:
-        scan, size = scan_file(c, str(c), c.name)
-        scans.append((c.name, scan, size))
-    return _combine(scans[0][1].format, display, scans, None, config, warnings)
-
-
-def _load_single(p: Path, display: str, config: Mapping[str, Any] | None, file_display: str) -> TensorInventory:
-    """One model file, or every part of the split GGUF it belongs to."""
-    scan, size = scan_file(p, file_display, p.name)
-    scans = expand_split(p.name, scan, size, lambda names: _scan_parts(p.parent, names, display), display)
-    return _combine(scan.format, display, scans, None, config, [])
-
-
-def _scan_parts(folder: Path, names: list[str], display: str) -> dict[str, tuple[FileScan, int]]:
-    """The other parts of a split GGUF, each a plain file in the same folder."""
-    out = {}
-    for name in names:
-        part = _inside(
-            folder,
-            name,
-            display,
-            label="split GGUF part",
-            rule="gguf-split",
-            missing="split GGUF part {name} is missing",
-        )
-        out[name] = scan_file(part, str(part), name)
-    return out
-
-
-def _with_total_check(inv: TensorInventory, declared: int) -> TensorInventory:
+    for shard, tensor_names in shards.items():
+        scan, size = results[shard]
+        check_shard(shard, tensor_names, scan, where, warnings)
+        scans.append((shard, scan, size))
+    inv = combine("index", display, scans, FileRecord(posixpath.basename(index), index_size), config, warnings)
     # total_size in an HF index is the sum of tensor bytes (what save_pretrained writes).
     if declared >= 0 and declared != inv.storage_bytes:
-        from dataclasses import replace
-
         note = f"index metadata says total_size {declared:,} bytes; the shards hold {inv.storage_bytes:,}"
         return replace(inv, warnings=(*inv.warnings, note))
     return inv
 
 
-__all__ = ["Loader", "check_shard", "index_shards", "load", "read_json", "read_json_source", "scan_file", "scan_source"]
+def _load_single(
+    d: ModelDir, name: str, display: str, config: Mapping[str, Any] | None, progress: Progress | None
+) -> TensorInventory:
+    """One model file, or every part of the split GGUF it belongs to."""
+    scan, size = _read(d, name)
+    missing = "split GGUF part {name} is missing"
+
+    def read_parts(names: list[str]) -> dict[str, tuple[FileScan, int]]:
+        for part in names:
+            d.check(part, display, label="split GGUF part", rule="gguf-split", missing=missing)
+        return read_many(d, names, progress, _missing(missing, display, "gguf-split"))
+
+    return combine(scan.format, display, expand_split(name, scan, size, read_parts, display), None, config, [])
+
+
+def load_file(d: ModelDir, name: str, display: str, progress: Progress | None = None) -> TensorInventory:
+    """The model behind one file of `d`: a sharded `*.index.json`, a split GGUF part, or a single file."""
+    if name.endswith(".index.json"):
+        return _load_index(d, name, display, None, progress)
+    return _load_single(d, name, display, None, progress)
+
+
+def model_names(names: list[str]) -> list[str]:
+    """The names among `names` that a reader claims by extension (raw `.pkl` and `.tar` files are not models)."""
+    known = tuple({e for ld in loaders() for e in ld.extensions if e not in (".pkl", ".tar")})
+    return sorted(n for n in names if n.lower().endswith(known))
+
+
+def load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
+    """The model in folder `d`, in the order described at the top of this module."""
+    display = d.display
+    names = d.listing()
+    listed = set(names) if names is not None else None
+    has: Callable[[str], bool] = (lambda n: n in listed) if listed is not None else d.exists
+    config: Mapping[str, Any] | None = None
+    if has("config.json"):
+        with d.open("config.json") as src:
+            doc = read_json_source(src, "config-json")
+        config = doc if isinstance(doc, dict) else None
+    for base in PREFERRED:
+        index = f"{base}.index.json"
+        if has(index):
+            return _load_index(d, index, display, config, progress)
+        if has(base):
+            scan, size = _read(d, base)
+            return combine(scan.format, display, [(base, scan, size)], None, config, [])
+    if names is None:
+        raise NotFoundError(
+            "no model.safetensors[.index.json] or pytorch_model.bin[.index.json] here, and a plain HTTP folder "
+            "cannot be listed: name the model file in the URL",
+            path=display,
+        )
+    candidates = model_names(names)
+    safetensors = [c for c in candidates if c.endswith(".safetensors")]
+    chosen = safetensors if safetensors else candidates
+    if not chosen:
+        raise NotFoundError("folder holds no model file (.safetensors, .bin, .pth, .pt, .ckpt …)", path=display)
+    if len(chosen) > 1 and not safetensors:
+        first = one_split_set(chosen)
+        if first is not None:  # a split GGUF: its parts make one model
+            return _load_single(d, first, display, config, progress)
+        raise UnsupportedFormatError(
+            f"folder holds {len(chosen)} model files and no index; name one of: " + ", ".join(chosen[:6]),
+            path=display,
+        )
+    if len(chosen) == 1:
+        return _load_single(d, chosen[0], display, config, progress)
+    warnings = [f"no index file: read all {len(chosen)} .safetensors files as shards of one model"]
+    results = read_many(d, chosen, progress)
+    scans = [(c, *results[c]) for c in chosen]
+    return combine(scans[0][1].format, display, scans, None, config, warnings)
+
+
+__all__ = [
+    "Loader",
+    "LocalDir",
+    "ModelDir",
+    "check_shard",
+    "combine",
+    "index_shards",
+    "load_dir",
+    "load_file",
+    "read_json_source",
+    "read_many",
+    "read_source",
+]

@@ -285,7 +285,7 @@ class GgufLoader:
             storage_bytes=used,
             metadata=metadata,
             warnings=warnings,
-            extra={"details": details},
+            details=details,
         )
 
     def _value(self, cur: _Cursor, vtype: int, key: str, depth: int) -> tuple[Any, str, int | None]:

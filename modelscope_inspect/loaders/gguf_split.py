@@ -104,12 +104,12 @@ def _merged_metadata(parts: list[Part]) -> list[Part]:
     records = [r for _, s, _ in parts for r in s.records]
     rel, first, size = parts[0]
     metadata = {k: v for k, v in first.metadata.items() if k != "split.no"}
-    details = dict(first.extra.get("details", {}))
+    details = dict(first.details)
     details.pop("data offset", None)  # one per part: not a fact about the model
     details["split"] = f"{len(parts)} parts, {len(records):,} tensors"
     details.update(type_summary(records))
-    out: list[Part] = [(rel, replace(first, metadata=metadata, extra={**first.extra, "details": details}), size)]
-    out += [(r, replace(s, metadata={}, extra={}), n) for r, s, n in parts[1:]]
+    out: list[Part] = [(rel, replace(first, metadata=metadata, details=details), size)]
+    out += [(r, replace(s, metadata={}, details={}), n) for r, s, n in parts[1:]]
     return out
 
 

@@ -732,6 +732,7 @@ class OnnxLoader:
             storage_bytes=sum(w.storage.values()),
             metadata=w.metadata,
             warnings=w.warnings,
-            extra={"details": details, "protobuf_bytes_read": w.r.bytes_read},
+            details=details,
+            header_bytes=w.r.bytes_read,
             extra_files=[(loc, info["file_bytes"]) for loc, info in sorted(w.external.items()) if "file_bytes" in info],
         )

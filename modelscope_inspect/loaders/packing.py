@@ -90,14 +90,14 @@ def _gptq_awq_bits(
 
 
 def apply_packing(
-    records: list[TensorRecord], config: Mapping[str, Any] | None, extra: dict[str, Any] | None = None
+    records: list[TensorRecord], config: Mapping[str, Any] | None, details: dict[str, Any] | None = None
 ) -> list[TensorRecord]:
-    """Rewrite packed weights to logical `numel`, mark quantization side tensors; add a summary to `extra`.
+    """Rewrite packed weights to logical `numel`, mark quantization side tensors; add a summary to `details`.
 
-    `extra["details"]["packed weights"]` names each rule applied and how many tensors it covered.
+    `details["packed weights"]` names each rule applied and how many tensors it covered.
 
     Example:
-        >>> recs = apply_packing(scan.records, {"quantization_config": {"bits": 4}}, extra)  # doctest: +SKIP
+        >>> recs = apply_packing(scan.records, {"quantization_config": {"bits": 4}}, details)  # doctest: +SKIP
     """
     by_name = {r.name: i for i, r in enumerate(records)}
     out = list(records)
@@ -193,13 +193,11 @@ def apply_packing(
     packed = {j for j, r in enumerate(out) if r.packing and not r.packing.startswith("native")}
     for i in aux - packed:
         out[i] = replace(out[i], kind=AUX_KIND)
-    if rules and extra is not None:
-        details = dict(extra.get("details", {}))
+    if rules and details is not None:
         found = ", ".join(f"{k} ×{v}" for k, v in rules.most_common())
         earlier = details.get("packed weights")  # a loader's own rule (ONNX MatMulNBits) comes first
         details["packed weights"] = f"{earlier}, {found}" if earlier else found
         if aux:
             n = sum(out[i].numel for i in aux if out[i].kind == AUX_KIND)
             details["quantization metadata"] = f"{len(aux)} tensors, {n:,} elements (scales, zero points, indices)"
-        extra["details"] = details
     return out

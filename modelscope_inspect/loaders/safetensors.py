@@ -162,5 +162,5 @@ class SafetensorsLoader:
             storage_bytes=expected,
             metadata=metadata,
             warnings=warnings,
-            extra={"header_bytes": n},
+            header_bytes=n,
         )

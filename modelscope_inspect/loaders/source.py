@@ -36,6 +36,14 @@ class ByteSource(Protocol):
         ...
 
 
+class OpenSource(ByteSource, Protocol):
+    """A byte source that closes itself at the end of a `with` block (what folders hand out)."""
+
+    def __enter__(self) -> OpenSource: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 def read_exact(src: ByteSource, offset: int, n: int, what: str) -> bytes:
     """`src.read_at(offset, n)`, or a `MalformedFileError` naming `what` (rule `truncated`) when the source
     ends first: the one `read_exact` every source kind shares."""

@@ -15,7 +15,6 @@ and refused with a clear message.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from ..dtypes import lookup
 from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
@@ -179,17 +178,15 @@ class TorchLegacyLoader:
         for spec in col.specs:
             st = spec.storage
             records.append(spec_record(spec, rel, where, min(sizes[st.key], storage_nbytes(st)), "storage-bounds"))
-        extra, more = describe(col, stubs)
+        torch, details, more = describe(
+            col, stubs, pickle_bytes=keys_result.end, pickle_protocol=obj.protocol, storage_offsets=offsets
+        )
         warnings += more
-        meta: dict[str, Any] = {
-            "pickle_bytes": keys_result.end,
-            "pickle_protocol": obj.protocol,
-            "storage_offsets": offsets,
-        }
         return FileScan(
             format="torch-legacy",
             records=records,
             storage_bytes=sum(sizes.values()),
             warnings=warnings,
-            extra={**meta, **extra},
+            details=details,
+            torch=torch,
         )

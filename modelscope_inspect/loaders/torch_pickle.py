@@ -31,7 +31,7 @@ from typing import Any
 
 from ..dtypes import TORCH_STORAGE_DTYPES, lookup
 from ..errors import MalformedFileError, UnsafePickleError
-from ..inventory import TensorRecord
+from ..inventory import TensorRecord, TorchInfo
 from .pickle_walk import Call, Global, PersistentId, SetLike, WalkResult
 from .safety import Severity, classify, is_safe_global
 
@@ -737,25 +737,26 @@ def spec_record(spec: TensorSpec, rel: str, where: str, storage_bytes: int, rule
     )
 
 
-def describe(col: Collected, stub_classes: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """The `extra` entries and warnings a torch reader adds for modules, sections and quantized tensors."""
-    extra: dict[str, Any] = {}
+def describe(col: Collected, stub_classes: list[str], **layout: Any) -> tuple[TorchInfo, dict[str, Any], list[str]]:
+    """What a torch reader adds besides tensors (modules, sections, quantized tensors; `layout` holds the
+    container's own facts for `TorchInfo`), the details shown to people, and warnings."""
+    info: dict[str, Any] = {}
     details: dict[str, Any] = {}
     warnings: list[str] = []
     found = col.found
     if found.module_counts:
-        extra["module_types"] = dict(found.module_types)
-        extra["module_classes"] = list(found.module_counts)
+        info["module_types"] = dict(found.module_types)
+        info["module_classes"] = tuple(found.module_counts)
         details["modules"] = dict(found.module_counts.most_common())
         n_buf = sum(1 for s in col.specs if s.kind == "buffer")
         if n_buf:
             details["buffers"] = f"{n_buf} tensor(s), not counted as parameters"
         if found.non_persistent:
-            extra["non_persistent_buffers"] = list(found.non_persistent)
+            info["non_persistent_buffers"] = tuple(found.non_persistent)
     if found.objects:
         details["other objects"] = dict(found.objects.most_common())
     if stub_classes:
-        extra["stub_classes"] = list(stub_classes)
+        info["stub_classes"] = tuple(stub_classes)
         shown = ", ".join(stub_classes[:3]) + (f" and {len(stub_classes) - 3} more" if len(stub_classes) > 3 else "")
         warnings.append(
             f"whole-object pickle: torch.load(weights_only=False) would import {len(stub_classes)} class(es) "
@@ -763,13 +764,11 @@ def describe(col: Collected, stub_classes: list[str]) -> tuple[dict[str, Any], l
         )
     quant = {s.name: s.quant.as_dict() for s in col.specs if s.quant is not None}
     if quant:
-        extra["quantization"] = quant
+        info["quantization"] = quant
         schemes = Counter(q["qscheme"] for q in quant.values())
         details["quantized"] = dict(schemes.most_common())
     if col.layout == "checkpoint" or len({s.section for s in col.specs}) > 1:
-        extra["section_sources"] = dict(col.section_sources)
+        info["section_sources"] = dict(col.section_sources)
         if col.section_sources.get("model"):
             details["weights from"] = f"'{col.section_sources['model']}' (names without that prefix)"
-    if details:
-        extra["details"] = details
-    return extra, warnings
+    return TorchInfo(**info, **layout), details, warnings

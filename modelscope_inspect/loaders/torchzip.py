@@ -20,7 +20,9 @@ from .source import ByteSource, SourceIO
 from .torch_pickle import collect, describe, spec_record, storage_nbytes, vet_pickle
 
 MAX_PICKLE = 256 << 20  # data.pkl of a 70B state_dict is ~200 KB; whole-module pickles a few MB
-INFLATE_STEP = 16 << 20
+INFLATE_STEP = 1 << 20  # output produced per zlib call, so memory grows by small steps up to the cap
+MAX_RATIO = 20  # a deflated member may inflate to 20× its compressed size (pickles compress 3-10×) …
+MIN_INFLATE_CAP = 64 << 20  # … or to 64 MiB, whichever is larger; more is a zip bomb
 ZIP_MAGIC = b"PK\x03\x04"
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, csize, usize, n, m
 
@@ -51,38 +53,45 @@ def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) 
             raise LimitExceededError(f"{info.filename} is {info.compress_size:,} bytes", path=where, rule="zip-limit")
         return src.read_exact(start, info.compress_size, info.filename)
     if info.compress_type == zipfile.ZIP_DEFLATED:
-        # Inflate in chunks with max_length so a zip bomb stops at the cap instead of filling memory.
-        # Each decompress call produces at most INFLATE_STEP bytes: zlib allocates its output buffer up front,
-        # so one call with max_length = cap would reserve the whole cap at once.
-        inflater = zlib.decompressobj(-15)
-        out = bytearray()
-        pos, end = start, start + info.compress_size
-        try:
-            while pos < end or inflater.unconsumed_tail:
-                if inflater.unconsumed_tail:
-                    chunk = inflater.unconsumed_tail
-                else:
-                    chunk = src.read_at(pos, min(1 << 20, end - pos))
-                    pos += len(chunk)
-                    if not chunk:
-                        break
-                out += inflater.decompress(chunk, min(INFLATE_STEP, cap + 1 - len(out)))
-                if len(out) > cap:
-                    raise LimitExceededError(
-                        f"{info.filename} inflates past {cap:,} bytes (zip bomb?)", path=where, rule="zip-limit"
-                    )
-                if inflater.eof:
-                    break
-        except zlib.error as exc:
-            raise MalformedFileError(
-                f"{info.filename} does not inflate: {exc}", path=where, rule="zip-structure"
-            ) from None
-        return bytes(out)
+        return _inflate(src, info, start, min(cap, max(MIN_INFLATE_CAP, MAX_RATIO * info.compress_size)))
     raise MalformedFileError(
         f"member {info.filename} uses unsupported compression method {info.compress_type}",
         path=where,
         rule="zip-structure",
     )
+
+
+def _inflate(src: ByteSource, info: zipfile.ZipInfo, start: int, cap: int) -> bytes:
+    """A deflated member, inflated in `INFLATE_STEP` pieces so a zip bomb stops at `cap` with little memory:
+    zlib allocates each call's output up front, so one call with max_length = cap would reserve it all."""
+    where = src.name
+    inflater = zlib.decompressobj(-15)
+    parts: list[bytes] = []
+    total = 0
+    pos, end = start, start + info.compress_size
+    pending = b""
+    try:
+        while not inflater.eof:
+            if not pending:
+                if pos >= end:
+                    break
+                pending = src.read_at(pos, min(INFLATE_STEP, end - pos))
+                pos += len(pending)
+                if not pending:
+                    break
+            out = inflater.decompress(pending, INFLATE_STEP)
+            pending = inflater.unconsumed_tail
+            total += len(out)
+            if total > cap:
+                raise LimitExceededError(
+                    f"{info.filename} inflates past {cap:,} bytes from {info.compress_size:,} (zip bomb?)",
+                    path=where,
+                    rule="zip-limit",
+                )
+            parts.append(out)
+    except zlib.error as exc:
+        raise MalformedFileError(f"{info.filename} does not inflate: {exc}", path=where, rule="zip-structure") from None
+    return b"".join(parts)
 
 
 def open_zip(src: ByteSource) -> list[zipfile.ZipInfo]:
@@ -163,7 +172,9 @@ class TorchZipLoader:
                 )
             storages[st.key] = storage_bytes
             records.append(spec_record(spec, rel, where, storage_bytes, "storage-bounds"))
-        extra, warnings = describe(col, stubs)
+        torch, details, warnings = describe(
+            col, stubs, archive_folder=folder, pickle_bytes=len(data), pickle_protocol=result.protocol
+        )
         # torch.load ignores these; say so, because they are where payloads hide (`mi scan` reads them all).
         if result.end < len(data):
             warnings.append(f"{pkl_info.filename} has {len(data) - result.end:,} bytes after its pickle ends")
@@ -175,5 +186,6 @@ class TorchZipLoader:
             records=records,
             storage_bytes=sum(storages.values()),
             warnings=warnings,
-            extra={"archive_folder": folder, "pickle_bytes": len(data), "pickle_protocol": result.protocol, **extra},
+            details=details,
+            torch=torch,
         )

@@ -5,7 +5,6 @@ inputs are left unchanged."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import resource
@@ -27,7 +26,9 @@ OTHER = str(FIXTURES / "tiny_seed.safetensors")
 
 
 def _has(module: str) -> bool:
-    return importlib.util.find_spec(f"modelscope_inspect.commands.{module}") is not None
+    from modelscope_inspect.cli import COMMANDS as REGISTERED
+
+    return module in {name for name, _fn in REGISTERED}
 
 
 # The command line each command gets for a hostile PATH. Commands written by other helpers join when present.

@@ -1,0 +1,71 @@
+"""`open_model`: a path or URL → one `TensorInventory`, headers only."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import is_url
+
+if TYPE_CHECKING:
+    from ..inventory import TensorInventory
+    from ..loaders.base import Progress
+    from ..remote.http import Settings
+
+
+def open_model(
+    path: str | os.PathLike[str],
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+) -> TensorInventory:
+    """Read a model file, a sharded `*.index.json`, a model folder or a URL into a `TensorInventory`.
+
+    URLs (`hf://ORG/NAME[@REV][/PATH]`, `https://…`, fsspec URLs) fetch header ranges only; the inventory's
+    `read` says what crossed the network. `endpoint` / `token` apply to URLs; `progress` is told about
+    multi-file remote reads. Never imports or runs anything from the file.
+
+    Example:
+        >>> inv = open_model("gpt2/")  # doctest: +SKIP
+        >>> print(inv.format, inv.total_params)  # doctest: +SKIP
+        safetensors 124439808
+    """
+    from ..loaders.folder import LocalDir, load_dir, load_file
+    from ..loaders.source import path_kind
+
+    if isinstance(path, str) and is_url(path):
+        return _open_url(path, endpoint=endpoint, token=token, progress=progress, settings=settings)
+    p = Path(path)
+    display = str(path)
+    if path_kind(p, display):
+        return load_dir(LocalDir(p, display))
+    return load_file(LocalDir(p.parent, shown={p.name: display}), p.name, display)
+
+
+def _open_url(
+    url: str, *, endpoint: str | None, token: str | None, progress: Progress | None, settings: Settings | None
+) -> TensorInventory:
+    from ..inventory import ReadStats
+    from ..loaders.folder import load_dir, load_file
+    from ..remote.dirs import open_target
+
+    started = time.perf_counter()
+    target = open_target(url, endpoint=endpoint, token=token, settings=settings)
+    with target.session as s:
+        if target.name is None:
+            inv = load_dir(target.folder, progress)
+        else:
+            inv = load_file(target.folder, target.name, target.display, progress)
+    read = ReadStats(
+        bytes_read=s.stats.bytes_read,
+        requests=s.stats.requests,
+        retries=s.stats.retries,
+        revalidated=s.stats.revalidated,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return replace(inv, read=read)

@@ -1,0 +1,90 @@
+"""`mi check [PATH ...]`: size, parameter and dtype budgets for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import EndpointOpt, JsonOpt, TokenOpt
+
+
+def check_cmd(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Model files, folders or URLs (hf://ORG/NAME, https://…). Default: the files [tool.mi.check] "
+            "globs match."
+        ),
+    ] = None,
+    max_size: Annotated[
+        str | None, typer.Option("--max-size", metavar="SIZE", help="File bytes at most, e.g. 800MB, 1.5GiB.")
+    ] = None,
+    max_params: Annotated[
+        str | None, typer.Option("--max-params", metavar="N", help="Parameters at most, e.g. 200M, 1.5B.")
+    ] = None,
+    min_params: Annotated[str | None, typer.Option("--min-params", metavar="N", help="Parameters at least.")] = None,
+    allow_dtypes: Annotated[
+        str | None, typer.Option("--allow-dtypes", metavar="LIST", help="Only these dtypes, e.g. fp16,bf16.")
+    ] = None,
+    forbid_pickle: Annotated[
+        bool, typer.Option("--forbid-pickle", help="Fail on any pickle-based file (.pth, .bin, .ckpt …).")
+    ] = False,
+    expect_params: Annotated[
+        str | None,
+        typer.Option("--expect-params", metavar="N±TOL", help="Parameter count within a tolerance: 124M±1%."),
+    ] = None,
+    max_share: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-share",
+            metavar="GROUP=FRACTION",
+            help="Share of parameters a group may hold (embedding, attention, mlp, norm, a module prefix or "
+            "a glob); repeatable.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help="pyproject.toml to read [tool.mi.check] from.")
+    ] = None,
+    no_config: Annotated[bool, typer.Option("--no-config", help="Ignore pyproject.toml budgets.")] = False,
+    json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Check model files against budgets (size, parameters, dtypes, pickle, group shares) for CI.
+
+    Budgets come from flags and from [tool.mi.check] in the nearest pyproject.toml. Exit 0 every rule
+    passes, 1 a budget is breached, 2 a file cannot be read.
+
+    Example: mi check model.safetensors --max-size 800MB --max-params 200M --allow-dtypes bf16,f16
+    """
+    from .. import api
+    from ..analysis.check import Budget, dtypes_list, parse_count, parse_expect, parse_share, parse_size
+    from ..render.output import Output
+
+    flags = Budget(
+        max_size=parse_size(max_size) if max_size is not None else None,
+        max_params=parse_count(max_params) if max_params is not None else None,
+        min_params=parse_count(min_params) if min_params is not None else None,
+        allow_dtypes=dtypes_list(allow_dtypes) if allow_dtypes is not None else None,
+        forbid_pickle=forbid_pickle,
+        expect_params=parse_expect(expect_params) if expect_params is not None else None,
+        max_share=tuple(parse_share(s) for s in max_share or ()),
+    )
+    report = api.check(list(paths or []), flags, config, use_config=not no_config, endpoint=endpoint, token=token)
+    out = Output()
+    if json:
+        from ..render.documents.check import check_document
+
+        out.json(check_document(report))
+    else:
+        from ..render.views.check import check_view
+
+        out.show(*check_view(report))
+    for r in report.results:
+        if r.error:
+            out.error(r.error)
+    code = api.exit_code(report)
+    if code:
+        raise typer.Exit(code)

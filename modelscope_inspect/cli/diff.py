@@ -1,0 +1,44 @@
+"""`mi diff A B`: what changed between two checkpoints, across formats."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .options import EndpointOpt, JsonOpt, TokenOpt
+
+
+def diff_cmd(
+    a: Annotated[str, typer.Argument(help="First model file, folder or URL (hf://ORG/NAME, https://…).")],
+    b: Annotated[str, typer.Argument(help="Second model file, folder or URL (any format).")],
+    values: Annotated[
+        bool, typer.Option("--values", help="Also compare tensor contents (reads the data; progress on stderr).")
+    ] = False,
+    json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """What changed between two checkpoints: added, removed, reshaped and retyped tensors, param/byte deltas.
+
+    Works across formats (a .pth against its .safetensors). Exit 0 identical, 1 different, 2 unreadable.
+
+    Example: mi diff old/model.pth new/model.safetensors
+    """
+    from .. import api
+    from ..render.output import Output
+    from ..render.progress import Reporter
+
+    report = api.diff(a, b, values=values, progress=Reporter() if values else None, endpoint=endpoint, token=token)
+    out = Output()
+    if json:
+        from ..render.documents.diff import diff_document
+
+        out.json(diff_document(report))
+    else:
+        from ..render.views.diff import diff_view
+
+        out.show(*diff_view(report))
+    code = api.exit_code(report)
+    if code:
+        raise typer.Exit(code)

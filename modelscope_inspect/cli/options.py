@@ -1,0 +1,50 @@
+"""Every option more than one command takes, defined once (`Annotated` types for typer).
+
+A command that takes a model path adds `endpoint: EndpointOpt = None, token: TokenOpt = None` and passes both
+to the api; without them the environment applies (`MI_HF_ENDPOINT` / `HF_ENDPOINT`, `HF_TOKEN`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        metavar="URL",
+        help="Hub endpoint for hf:// URLs (default $MI_HF_ENDPOINT, $HF_ENDPOINT, https://huggingface.co).",
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        metavar="TOKEN",
+        help="Token for private or gated models (default $HF_TOKEN); sent only to the hub or the URL's server.",
+    ),
+]
+
+# Options shared by every command, defined once.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document (schema in README) instead of tables.")]
+
+# Model sizes, shared by `mi params` and `mi memory` (the same flags describe the same architecture).
+VocabOpt = Annotated[int | None, typer.Option("--vocab", metavar="N", help="Vocabulary size.")]
+DModelOpt = Annotated[int | None, typer.Option("--d-model", metavar="N", help="Hidden width d.")]
+LayersOpt = Annotated[int | None, typer.Option("--layers", metavar="N", help="Transformer layers.")]
+DFFOpt = Annotated[int | None, typer.Option("--d-ff", metavar="N", help="MLP width (preset default).")]
+HeadsOpt = Annotated[int | None, typer.Option("--heads", metavar="N", help="Attention heads.")]
+KVHeadsOpt = Annotated[
+    int | None, typer.Option("--kv-heads", metavar="N", help="Key/value heads (grouped/multi-query).")
+]
+HeadDimOpt = Annotated[
+    int | None, typer.Option("--head-dim", metavar="N", help="Per-head width if not d/heads (gemma, chatglm).")
+]
+MaxPositionsOpt = Annotated[
+    int | None, typer.Option("--max-positions", metavar="N", help="Learned position rows (gpt2, bert, opt).")
+]
+TiedOpt = Annotated[
+    bool | None, typer.Option("--tied/--untied", help="Output layer shares the embedding (preset default).")
+]

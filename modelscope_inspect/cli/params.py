@@ -1,0 +1,135 @@
+"""`mi params`: a model's parameter count from its hyperparameters or config.json, term by term."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from .options import (
+    DFFOpt,
+    DModelOpt,
+    EndpointOpt,
+    HeadDimOpt,
+    HeadsOpt,
+    JsonOpt,
+    KVHeadsOpt,
+    LayersOpt,
+    MaxPositionsOpt,
+    TiedOpt,
+    TokenOpt,
+    VocabOpt,
+)
+
+
+class Arch(StrEnum):
+    seed = "seed"
+    torch_decoder = "torch-decoder"
+    torch_encoder_decoder = "torch-encoder-decoder"
+    gpt2 = "gpt2"
+    bert = "bert"
+    roberta = "roberta"
+    t5 = "t5"
+    llama = "llama"
+    mistral = "mistral"
+    qwen2 = "qwen2"
+    gemma = "gemma"
+    opt = "opt"
+    phi = "phi"
+    falcon = "falcon"
+    chatglm = "chatglm"
+    mixtral = "mixtral"
+    qwen2_moe = "qwen2_moe"
+    qwen3 = "qwen3"
+    qwen3_moe = "qwen3_moe"
+
+
+def params_cmd(
+    vocab: VocabOpt = None,
+    d_model: DModelOpt = None,
+    layers: LayersOpt = None,
+    d_ff: DFFOpt = None,
+    heads: HeadsOpt = None,
+    kv_heads: KVHeadsOpt = None,
+    head_dim: HeadDimOpt = None,
+    arch: Annotated[
+        Arch | None,
+        typer.Option("--arch", metavar="ARCH", help="Preset (see README); default: the seed's hand formula."),
+    ] = None,
+    tied: TiedOpt = None,
+    bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Linear biases (preset default).")] = None,
+    max_positions: MaxPositionsOpt = None,
+    encoder_layers: Annotated[
+        int | None, typer.Option("--encoder-layers", metavar="N", help="Encoder depth (encoder-decoder presets).")
+    ] = None,
+    decoder_layers: Annotated[
+        int | None, typer.Option("--decoder-layers", metavar="N", help="Decoder depth (encoder-decoder presets).")
+    ] = None,
+    num_experts: Annotated[int | None, typer.Option("--experts", metavar="N", help="MoE experts per layer.")] = None,
+    experts_per_token: Annotated[
+        int | None, typer.Option("--experts-per-token", metavar="K", help="MoE experts active per token.")
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", metavar="DTYPE", help="Parameter dtype for the bytes (default f32).")
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            metavar="PATH",
+            help="An HF config.json, a folder holding one, or a URL (hf://ORG/NAME, https://…/config.json).",
+        ),
+    ] = None,
+    lora_r: Annotated[int | None, typer.Option("--lora-r", metavar="R", help="LoRA rank.")] = None,
+    lora_targets: Annotated[
+        str | None,
+        typer.Option("--lora-targets", metavar="NAMES", help="Comma-separated module names, e.g. q_proj,v_proj."),
+    ] = None,
+    json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Parameter count from hyperparameters or a config.json, term by term, with bytes at the dtype.
+
+    Pure arithmetic, exact for each preset's reference implementation (torch.nn.Transformer, transformers).
+
+    Example: mi params --vocab 168283 --d-model 512 --layers 6 --arch torch-decoder --heads 8 --d-ff 2048
+    """
+    from .. import api
+
+    report = api.params(
+        config=config,
+        endpoint=endpoint,
+        token=token,
+        arch=arch.value if arch else None,
+        dtype=dtype,
+        lora_r=lora_r,
+        lora_targets=lora_targets.split(",") if lora_targets is not None else None,
+        vocab=vocab,
+        d_model=d_model,
+        layers=layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        d_ff=d_ff,
+        max_positions=max_positions,
+        tied=tied,
+        bias=bias,
+        encoder_layers=encoder_layers,
+        decoder_layers=decoder_layers,
+        num_experts=num_experts,
+        experts_per_token=experts_per_token,
+    )
+
+    from ..render.output import Output
+
+    out = Output()
+    if json:
+        from ..render.documents.params import params_document
+
+        out.json(params_document(report))
+    else:
+        from ..render.views.params import params_view
+
+        out.show(*params_view(report))

@@ -1,0 +1,48 @@
+"""`mi scan PATH`: pickle safety without executing anything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .options import EndpointOpt, JsonOpt, TokenOpt
+
+
+def scan_cmd(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Model files or folders (scanned recursively), or URLs (hf://ORG/NAME, https://…)."),
+    ],
+    json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List every global a pickle would import and every call it would make, without executing anything.
+
+    Exit 0 clean, 1 something dangerous or unknown, 2 could not scan. safetensors, ONNX and GGUF files hold
+    no pickle and scan clean once their header validates.
+
+    A URL is scanned without downloading the weights: only the pickle bytes are fetched.
+
+    Example: mi scan downloads/model.pth
+    """
+    from .. import api
+    from ..render.output import Output
+
+    report = api.scan(paths, endpoint=endpoint, token=token)
+    out = Output()
+    if json:
+        from ..render.documents.scan import scan_document
+
+        out.json(scan_document(report))
+    else:
+        from ..render.views.scan import scan_view
+
+        out.show(*scan_view(report))
+    for f in report.files:
+        if f.status == "error":
+            out.error(f"{f.path}: could not scan: {f.error}")
+    code = api.exit_code(report)
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,60 @@
+"""`mi memory --json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...analysis.memory import MemoryReport, Term
+from . import envelope
+
+
+def _term(t: Term) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": t.name, "bytes": t.bytes, "formula": t.formula}
+    if t.per_param is not None:
+        d["bytes_per_param"] = t.per_param
+    return d
+
+
+def memory_document(r: MemoryReport) -> dict[str, Any]:
+    """The `mi memory --json` document."""
+    o = r.options
+    doc: dict[str, Any] = {
+        **envelope("memory"),
+        "source": r.source,
+        "arch": r.arch,
+        "hparams": r.hparams,
+        "options": {
+            "batch": o.batch,
+            "seq": o.seq,
+            "dtype": o.dtype.value,
+            "kv_dtype": o.kv.value,
+            "activation_dtype": o.act_dtype.value,
+            "training": o.training,
+            "optimizer": o.optimizer.value if o.training else None,
+            "mixed_precision": o.mixed_precision,
+            "recompute": o.recompute.value,
+            "attention": o.attention.value,
+            "device": o.device.value,
+            "group_size": o.group_size,
+        },
+        "params": r.params,
+        "weights_bytes": r.weights_bytes,
+        "weights_by_precision": dict(r.weights_by_precision),
+        "stored": r.stored,
+        "kv_cache_bytes": r.kv.bytes,
+        "kv_cache_bytes_per_token": r.kv.per_token,
+        "kv_cache_tokens_per_layer": list(r.kv.tokens_per_layer),
+        "activation_bytes": r.activation_bytes,
+        "activation_kind": r.activation_kind,
+        "activation_terms": [_term(t) for t in r.activation_terms],
+        "korthikanti_bytes": r.korthikanti_bytes,
+        "korthikanti_formula": r.korthikanti_formula,
+        "inference_bytes": r.inference_bytes,
+        "flops_per_token": {"forward": r.flops_forward, "training": r.flops_training},
+        "flops_terms": [_term(t) for t in r.flops_terms],
+        "assumptions": list(r.assumptions),
+    }
+    if o.training:
+        doc["training_bytes"] = r.training_bytes
+        doc["training_terms"] = [_term(t) for t in r.training_terms]
+    return doc
