@@ -20,14 +20,21 @@ class Measure:
     peak_rss_mib: float
 
 
-def measure(label: str, argv: list[str], runs: int = 5, warmup: int = 1, env: dict[str, str] | None = None) -> Measure:
-    """Run `argv` `warmup + runs` times; the page cache is warm for every run (same for the peer)."""
+def measure(
+    label: str,
+    argv: list[str],
+    runs: int = 5,
+    warmup: int = 1,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Measure:
+    """Run `argv` `warmup + runs` times (in `cwd`); the page cache is warm for every run (same for the peer)."""
     times: list[float] = []
     peak = 0.0
     full_env = dict(os.environ, **(env or {}))
     for i in range(warmup + runs):
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env, cwd=cwd)
         _pid, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - t0
         err = proc.stderr.read().decode() if proc.stderr else ""
@@ -41,15 +48,15 @@ def measure(label: str, argv: list[str], runs: int = 5, warmup: int = 1, env: di
     return Measure(label, statistics.median(times), times, peak)
 
 
-def compile_package() -> None:
+def compile_package(pkg: os.PathLike[str] | str | None = None) -> None:
     """Byte-compile the package first, as a wheel install does: with PYTHONDONTWRITEBYTECODE set (common in
     containers) an editable checkout would otherwise be recompiled from source on every run, while the peers
     (torch, onnx) import precompiled files from site-packages."""
     import compileall
     from pathlib import Path
 
-    pkg = Path(__file__).resolve().parents[1] / "modelscope_inspect"
-    compileall.compile_dir(str(pkg), quiet=1)
+    folder = Path(pkg) if pkg is not None else Path(__file__).resolve().parents[1] / "modelscope_inspect"
+    compileall.compile_dir(str(folder), quiet=1)
 
 
 def mi(*args: str) -> list[str]:

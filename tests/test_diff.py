@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from modelscope_inspect.analysis.diff import find_rename
-from modelscope_inspect.api import diff as diff_paths
-from modelscope_inspect.api import exit_code
+from modelscope_inspect.api import diff_paths, exit_code
 from tests.conftest import FIXTURES, run_cli
 
 torch = pytest.importorskip("torch")

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import modelscope_inspect as mi
-from modelscope_inspect.api import scan as scan_file
+from modelscope_inspect.api import scan_paths as scan_file
 from modelscope_inspect.errors import InspectError
 from tests.conftest import FIXTURES
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from modelscope_inspect.api import exit_code, scan
+from modelscope_inspect.api import exit_code
+from modelscope_inspect.api import scan_paths as scan
 from modelscope_inspect.errors import InspectError
 from modelscope_inspect.loaders.safety import SAFE_GLOBALS, Severity, classify
 from tests.conftest import FIXTURES, run_cli

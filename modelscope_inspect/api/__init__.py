@@ -3,11 +3,11 @@
 - `open_model(path)`: a model file, sharded index, folder or URL → `TensorInventory` (headers only);
 - `open_config(path)`: an HF `config.json` (a file, a folder holding one, or a URL) → dict;
 - `open_tree(path)`: the files `mi scan` reads, local or remote, without reading them yet;
-- one call per command on top of those: `check`, `diff`, `scan`, `memory_spec`, `cross_check_for`,
-  `graph_input`, and `exit_code` for their reports.
+- one call per command on top of those: `check_paths`, `diff_paths`, `scan_paths`, `params_report`,
+  `memory_spec`, `cross_check_for`, `graph_input`, and `exit_code` for their reports.
 
-Analysis functions take what these return and never open anything themselves. Every module here imports the
-readers inside its functions, so importing the api costs nothing until it is used.
+Analysis functions take what these return and never open anything themselves. The names load their module
+on first use, so `import modelscope_inspect.api` costs nothing until one is called.
 
 Example:
     >>> from modelscope_inspect import api  # doctest: +SKIP
@@ -17,31 +17,50 @@ Example:
 
 from __future__ import annotations
 
-import re
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+if TYPE_CHECKING:
+    from .check import check_paths
+    from .config import open_config
+    from .diff import diff_paths
+    from .graph import graph_input
+    from .memory import memory_spec
+    from .model import open_model
+    from .outcome import exit_code
+    from .params import cross_check_for, hparams_for, params_report
+    from .paths import is_url
+    from .scan import scan_paths
+    from .tree import open_tree
+
+_HOME = {
+    "check_paths": "check",
+    "cross_check_for": "params",
+    "diff_paths": "diff",
+    "exit_code": "outcome",
+    "graph_input": "graph",
+    "hparams_for": "params",
+    "is_url": "paths",
+    "memory_spec": "memory",
+    "open_config": "config",
+    "open_model": "model",
+    "open_tree": "tree",
+    "params_report": "params",
+    "scan_paths": "scan",
+}
 
 
-def is_url(path: object) -> bool:
-    """True for `scheme://…` strings (`hf://`, `https://`, `http://`, `s3://`, …); local paths are never URLs."""
-    return isinstance(path, str) and _SCHEME.match(path) is not None
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{home}", __name__), name)
 
-
-from .check import check  # noqa: E402  (after is_url, which every submodule uses)
-from .config import open_config  # noqa: E402
-from .diff import diff  # noqa: E402
-from .graph import graph_input  # noqa: E402
-from .memory import memory_spec  # noqa: E402
-from .model import open_model  # noqa: E402
-from .outcome import exit_code  # noqa: E402
-from .params import cross_check_for, hparams_for, params  # noqa: E402
-from .scan import scan  # noqa: E402
-from .tree import open_tree  # noqa: E402
 
 __all__ = [
-    "check",
+    "check_paths",
     "cross_check_for",
-    "diff",
+    "diff_paths",
     "exit_code",
     "graph_input",
     "hparams_for",
@@ -50,6 +69,6 @@ __all__ = [
     "open_config",
     "open_model",
     "open_tree",
-    "params",
-    "scan",
+    "params_report",
+    "scan_paths",
 ]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InspectError, UsageError
-from . import is_url
+from .paths import is_url
 
 if TYPE_CHECKING:
     from ..analysis.check import Budget, CheckReport, Config, PathResult
@@ -60,10 +60,10 @@ def budget_for(config: Config, target: Path | str) -> Budget:
 def _is_pickle_file(path: str, endpoint: str | None, token: str | None) -> bool:
     """True when `mi scan` finds pickle streams in `path` (used when the readers refuse the file)."""
     from ..analysis.check import PICKLE_FORMATS
-    from .scan import scan
+    from .scan import scan_paths
 
     try:
-        report = scan(path, endpoint=endpoint, token=token)
+        report = scan_paths(path, endpoint=endpoint, token=token)
     except InspectError:
         return False
     return any(f.streams or f.format in PICKLE_FORMATS for f in report.files)
@@ -99,7 +99,7 @@ def check_path(
     )
 
 
-def check(
+def check_paths(
     paths: list[str],
     flags: Budget,
     pyproject: Path | None = None,
@@ -115,7 +115,7 @@ def check(
 
     Example:
         >>> from modelscope_inspect.analysis.check import Budget  # doctest: +SKIP
-        >>> check(["model.safetensors"], Budget(max_params=200_000_000)).passed  # doctest: +SKIP
+        >>> check_paths(["model.safetensors"], Budget(max_params=200_000_000)).passed  # doctest: +SKIP
         True
     """
     from ..analysis.check import CheckReport, PathResult

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import MalformedFileError, NotFoundError
-from . import is_url
+from .paths import is_url
 
 if TYPE_CHECKING:
     from ..loaders.source import OpenSource

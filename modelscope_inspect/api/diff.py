@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from . import is_url
+from .paths import is_url
 
 if TYPE_CHECKING:
     from ..analysis.diff import DiffReport, ValueResult
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 DETAIL_BYTES = 256 << 20  # differing tensors up to this size are re-read through numpy for counts and max |a-b|
 
 
-def diff(
+def diff_paths(
     path_a: str | os.PathLike[str],
     path_b: str | os.PathLike[str],
     *,
@@ -31,7 +31,7 @@ def diff(
     (reading their data; `progress` is told how many bytes are done).
 
     Example:
-        >>> r = diff("model.pth", "model.safetensors")  # doctest: +SKIP
+        >>> r = diff_paths("model.pth", "model.safetensors")  # doctest: +SKIP
         >>> r.identical, r.delta_params  # doctest: +SKIP
         (True, 0)
     """

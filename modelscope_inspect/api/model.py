@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import is_url
+from .paths import is_url
 
 if TYPE_CHECKING:
     from ..inventory import TensorInventory

@@ -33,7 +33,7 @@ def hparams_for(
     return hparams_from_cli(config=doc, config_path=config, arch=arch, dtype=dtype, **sizes)
 
 
-def params(
+def params_report(
     *,
     config: str | None = None,
     arch: str | None = None,
@@ -47,7 +47,7 @@ def params(
     """`mi params`: the exact parameter count of a config or of size flags, term by term (LoRA on request).
 
     Example:
-        >>> params(config="hf://meta-llama/Llama-2-7b-hf").total_params  # doctest: +SKIP
+        >>> params_report(config="hf://meta-llama/Llama-2-7b-hf").total_params  # doctest: +SKIP
         6738415616
     """
     from ..analysis.params import count_params

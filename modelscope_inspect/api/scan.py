@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .tree import FileTree
 
 
-def scan(
+def scan_paths(
     paths: str | os.PathLike[str] | list[str],
     *,
     endpoint: str | None = None,
@@ -28,7 +28,7 @@ def scan(
     only pickle bytes cross the network, and `bytes_read` counts what did.
 
     Example:
-        >>> report = scan("model.pth")  # doctest: +SKIP
+        >>> report = scan_paths("model.pth")  # doctest: +SKIP
         >>> report.status, [f.target for f in report.files[0].findings]  # doctest: +SKIP
         ('findings', ['__main__.Net'])
     """

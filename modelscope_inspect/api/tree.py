@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InspectError, LimitExceededError, NotFoundError
-from . import is_url
+from .paths import is_url
 
 if TYPE_CHECKING:
     from ..loaders.source import OpenSource

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import __version__
+from .._version import __version__
 from ..errors import EXIT_UNREADABLE, InspectError
 
 _APP_SETTINGS: dict[str, Any] = {

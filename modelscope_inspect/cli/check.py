@@ -59,8 +59,9 @@ def check_cmd(
 
     Example: mi check model.safetensors --max-size 800MB --max-params 200M --allow-dtypes bf16,f16
     """
-    from .. import api
     from ..analysis.check import Budget, dtypes_list, parse_count, parse_expect, parse_share, parse_size
+    from ..api.check import check_paths
+    from ..api.outcome import exit_code
     from ..render.output import Output
 
     flags = Budget(
@@ -72,7 +73,7 @@ def check_cmd(
         expect_params=parse_expect(expect_params) if expect_params is not None else None,
         max_share=tuple(parse_share(s) for s in max_share or ()),
     )
-    report = api.check(list(paths or []), flags, config, use_config=not no_config, endpoint=endpoint, token=token)
+    report = check_paths(list(paths or []), flags, config, use_config=not no_config, endpoint=endpoint, token=token)
     out = Output()
     if json:
         from ..render.documents.check import check_document
@@ -85,6 +86,6 @@ def check_cmd(
     for r in report.results:
         if r.error:
             out.error(r.error)
-    code = api.exit_code(report)
+    code = exit_code(report)
     if code:
         raise typer.Exit(code)

@@ -25,11 +25,12 @@ def diff_cmd(
 
     Example: mi diff old/model.pth new/model.safetensors
     """
-    from .. import api
+    from ..api.diff import diff_paths
+    from ..api.outcome import exit_code
     from ..render.output import Output
     from ..render.progress import Reporter
 
-    report = api.diff(a, b, values=values, progress=Reporter() if values else None, endpoint=endpoint, token=token)
+    report = diff_paths(a, b, values=values, progress=Reporter() if values else None, endpoint=endpoint, token=token)
     out = Output()
     if json:
         from ..render.documents.diff import diff_document
@@ -39,6 +40,6 @@ def diff_cmd(
         from ..render.views.diff import diff_view
 
         out.show(*diff_view(report))
-    code = api.exit_code(report)
+    code = exit_code(report)
     if code:
         raise typer.Exit(code)

@@ -48,7 +48,8 @@ def graph_cmd(
 
     Example: mi graph examples/tiny-gpt2 --png -o tiny-gpt2.png
     """
-    from .. import api
+    from ..api.graph import graph_input
+    from ..api.model import open_model
     from ..errors import UsageError
     from ..render.documents import envelope
     from ..render.graph import build_graph, check_output, default_output, write_graph
@@ -77,7 +78,7 @@ def graph_cmd(
         if is_onnx_path(path):
             raise UsageError("the input is already ONNX; open it in Netron directly or draw it with --png/--svg",
                              path=path, rule="usage")  # fmt: skip
-        res = export_onnx(api.open_model(path), target, progress=progress)
+        res = export_onnx(open_model(path), target, progress=progress)
         doc.update(kind=res.mode, output=str(res.path), architecture=res.architecture, notes=list(res.notes),
                    op_histogram=res.ops, nodes=sum(res.ops.values()), initializers=res.initializers)  # fmt: skip
         url = serve_netron(str(res.path)) if serve else None
@@ -97,7 +98,7 @@ def graph_cmd(
             wait_netron()
         return
 
-    source = api.graph_input(path, operators=not torchviz)
+    source = graph_input(path, operators=not torchviz)
     result = build_graph(source, depth=depth, collapse=collapse, torchviz=torchviz)
     doc.update(kind=result.kind, nodes=result.nodes, edges=result.edges, depth=result.depth,
                notes=list(result.notes), details=result.details)  # fmt: skip

@@ -43,14 +43,15 @@ def inspect_cmd(
 
     Example: mi inspect model.safetensors --depth 2
     """
-    from .. import api
+    from ..api.model import open_model
+    from ..api.params import cross_check_for
     from ..render.output import Output
     from ..render.progress import Reporter
 
-    inv = api.open_model(path, endpoint=endpoint, token=token, progress=Reporter())
+    inv = open_model(path, endpoint=endpoint, token=token, progress=Reporter())
     cc = None
     if config is not None or inv.config is not None:  # the analytic cross-check needs a config.json
-        cc = api.cross_check_for(inv, config, endpoint=endpoint, token=token)
+        cc = cross_check_for(inv, config, endpoint=endpoint, token=token)
     out = Output()
     if json:
         from ..render.documents.inspect import inspect_document

@@ -109,7 +109,6 @@ def memory_cmd(
 
     Example: mi memory --config config.json --seq 8192 --dtype bf16 --training --optimizer adamw --mixed-precision
     """
-    from .. import api
     from ..analysis.memory import (
         Attention,
         Device,
@@ -119,6 +118,7 @@ def memory_cmd(
         estimate_for,
         parse_precision,
     )
+    from ..api.memory import memory_spec
     from ..render.output import Output
 
     sizes = {
@@ -147,9 +147,9 @@ def memory_cmd(
     )
     opts.validate()  # before reading anything: bad options fail fast
     if path is not None or config is not None:
-        spec = api.memory_spec(path, config=config, arch=arch, endpoint=endpoint, token=token)
+        spec = memory_spec(path, config=config, arch=arch, endpoint=endpoint, token=token)
     else:
-        spec = api.memory_spec(hparams=_hparams(arch, sizes))
+        spec = memory_spec(hparams=_hparams(arch, sizes))
     report = estimate_for(spec, opts)
     out = Output()
     if json:

@@ -96,9 +96,9 @@ def params_cmd(
 
     Example: mi params --vocab 168283 --d-model 512 --layers 6 --arch torch-decoder --heads 8 --d-ff 2048
     """
-    from .. import api
+    from ..api.params import params_report
 
-    report = api.params(
+    report = params_report(
         config=config,
         endpoint=endpoint,
         token=token,

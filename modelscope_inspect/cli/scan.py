@@ -27,10 +27,11 @@ def scan_cmd(
 
     Example: mi scan downloads/model.pth
     """
-    from .. import api
+    from ..api.outcome import exit_code
+    from ..api.scan import scan_paths
     from ..render.output import Output
 
-    report = api.scan(paths, endpoint=endpoint, token=token)
+    report = scan_paths(paths, endpoint=endpoint, token=token)
     out = Output()
     if json:
         from ..render.documents.scan import scan_document
@@ -43,6 +44,6 @@ def scan_cmd(
     for f in report.files:
         if f.status == "error":
             out.error(f"{f.path}: could not scan: {f.error}")
-    code = api.exit_code(report)
+    code = exit_code(report)
     if code:
         raise typer.Exit(code)

@@ -15,10 +15,9 @@ import json
 import os
 import posixpath
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, build_inventory
@@ -26,6 +25,9 @@ from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
 from .packing import apply_packing
 from .source import ByteSource, LocalFile, OpenSource
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 MAX_JSON = 64 << 20  # index.json / config.json larger than this are not real
 PREFERRED = ("model.safetensors", "pytorch_model.bin")
@@ -274,6 +276,8 @@ def read_many(
     try:
         if len(names) <= 1 or d.workers <= 1:
             return {n: one(n) for n in names}
+        from concurrent.futures import ThreadPoolExecutor  # remote folders only: keeps start-up light
+
         with ThreadPoolExecutor(max_workers=min(d.workers, len(names)), thread_name_prefix="mi-read") as pool:
             futures: list[Future[tuple[FileScan, int]]] = [pool.submit(one, n) for n in names]
             try:

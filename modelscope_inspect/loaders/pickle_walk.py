@@ -2,7 +2,7 @@
 
 Why not `pickle.Unpickler` with a strict `find_class`? The real unpickler trusts declared lengths
 (`BINBYTES8`, `LONG4`), builds real containers of any size and runs `BUILD`/`__setstate__`
-(see shared/SECURITY-NOTES.md). This decoder keeps a symbolic stack and memo instead:
+(see docs/SECURITY.md). This decoder keeps a symbolic stack and memo instead:
 
 - constants (int, float, str, bytes, bool, None) become Python values (large byte strings become `Blob`),
 - `GLOBAL`/`STACK_GLOBAL`/`INST`/`EXT*` become `Global` records (never resolved),

@@ -10,7 +10,7 @@ complex numbers. Anything else would import and run code when loaded with `pickl
 `classify()` grades a global that is not allowlisted: `dangerous` when it is (or reaches into) a known
 code-execution or I/O callable, `unknown` otherwise (e.g. `__main__.Net` in a whole-model pickle: it runs
 that class's code on load, which may be harmless, but nothing in the file proves it). A denylist alone has
-always been bypassed (SECURITY-NOTES.md), so `unknown` fails a scan too; severity only orders the report.
+always been bypassed (docs/SECURITY.md), so `unknown` fails a scan too; severity only orders the report.
 """
 
 from __future__ import annotations

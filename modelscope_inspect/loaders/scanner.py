@@ -21,7 +21,7 @@ Fail closed: a stream that cannot be parsed to the end still reports the globals
 file any part of which could not be read is never "clean" (exit 2 unless something was found, then 1).
 safetensors, ONNX and GGUF files hold no pickle; they are validated by their reader and reported clean.
 
-Everything is read through byte sources, so URLs work the same way (`api.scan`): a remote file is read with
+Everything is read through byte sources, so URLs work the same way (`api.scan_paths`): a remote file is read with
 range requests, a remote folder is listed and each file scanned. Only pickle bytes are read (zip central
 directory and `.pkl` members, the pickles at the start of raw/legacy files, `.npy` headers), never tensor data.
 """

@@ -298,7 +298,7 @@ class HttpClient:
 
     def get(self, url: str, headers: Mapping[str, str], what: str) -> Response:
         """GET `url`, following redirects and retrying 429/5xx/network errors; any other status is returned."""
-        from .. import __version__
+        from .._version import __version__
 
         s = self.settings
         current = url
