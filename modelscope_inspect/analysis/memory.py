@@ -339,7 +339,7 @@ def _heads(hp: HParams) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Term:
+class MemoryTerm:
     """One line of the breakdown: a name, its exact bytes, and how it was computed."""
 
     name: str
@@ -371,17 +371,17 @@ class MemoryReport:
     weights_by_precision: dict[str, int]
     stored: dict[str, Any] | None
     kv: KVCache
-    activation_terms: tuple[Term, ...]
+    activation_terms: tuple[MemoryTerm, ...]
     activation_bytes: int
     activation_kind: str
     korthikanti_bytes: int
     korthikanti_formula: str
-    training_terms: tuple[Term, ...]
+    training_terms: tuple[MemoryTerm, ...]
     training_bytes: int | None
     inference_bytes: int
     flops_forward: int
     flops_training: int
-    flops_terms: tuple[Term, ...]
+    flops_terms: tuple[MemoryTerm, ...]
     assumptions: tuple[str, ...]
     hparams: dict[str, Any] = field(default_factory=dict)
 
@@ -451,7 +451,7 @@ def _b(x: Precision) -> int:
 
 def training_activations(
     hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int
-) -> tuple[list[Term], list[Term], list[Term]]:
+) -> tuple[list[MemoryTerm], list[MemoryTerm], list[MemoryTerm]]:
     """Bytes saved for backward in one training forward: (one layer's terms, one layer's s×s terms, the
     terms outside the layers). The caller multiplies the per-layer terms by the number of layers."""
     b, s, h = opts.batch, opts.seq, hp.d_model
@@ -461,8 +461,8 @@ def training_activations(
     kvh = hp.n_kv_heads
     dt = _b(opts.act_dtype)
     mask = 1 if opts.device == Device.gpu else dt  # fused native_dropout keeps a bool mask; CPU keeps noise
-    layer: list[Term] = []
-    ssq: list[Term] = []
+    layer: list[MemoryTerm] = []
+    ssq: list[MemoryTerm] = []
 
     if prof.norm == "layernorm":
         norm_bytes, norm_f = T * h * dt + 2 * T * 4, "T·h·dt + 2·T·4"
@@ -470,9 +470,9 @@ def training_activations(
         norm_bytes, norm_f = T * h * 4 + T * 4 + T * h * dt, "T·h·4 + T·4 + T·h·dt"
     n_norms = prof.norms_per_layer
     layer.append(
-        Term(f"{n_norms} × {prof.norm}", n_norms * norm_bytes, f"{n_norms}·({norm_f})" if n_norms > 1 else norm_f)
+        MemoryTerm(f"{n_norms} × {prof.norm}", n_norms * norm_bytes, f"{n_norms}·({norm_f})" if n_norms > 1 else norm_f)
     )
-    layer.append(Term("q/k/v projection input", T * h * dt, "T·h·dt"))
+    layer.append(MemoryTerm("q/k/v projection input", T * h * dt, "T·h·dt"))
 
     # With attention dropout on CPU, PyTorch's SDPA falls back to the math kernel, which saves what eager does.
     kind = opts.attention
@@ -485,47 +485,47 @@ def training_activations(
         and s > hp.sliding_window
     )
     if kind == Attention.eager:
-        layer.append(Term("q, k, v (kv repeated)", 3 * T * a * hd * dt, "3·T·a·hd·dt"))
+        layer.append(MemoryTerm("q, k, v (kv repeated)", 3 * T * a * hd * dt, "3·T·a·hd·dt"))
         sm = 4 if prof.softmax_fp32 else dt
-        ssq.append(Term("softmax output (s×s)", b * a * s * s * sm, f"b·a·s²·{sm}"))
+        ssq.append(MemoryTerm("softmax output (s×s)", b * a * s * s * sm, f"b·a·s²·{sm}"))
         if prof.p_attn > 0:
-            ssq.append(Term("dropout mask (s×s)", b * a * s * s * mask, f"b·a·s²·{mask}"))
-            ssq.append(Term("dropped probs (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
+            ssq.append(MemoryTerm("dropout mask (s×s)", b * a * s * s * mask, f"b·a·s²·{mask}"))
+            ssq.append(MemoryTerm("dropped probs (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
         elif prof.softmax_fp32 and dt != 4:
-            ssq.append(Term("probs in dtype (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
-        layer.append(Term("o-projection input", T * a * hd * dt, "T·a·hd·dt"))
+            ssq.append(MemoryTerm("probs in dtype (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
+        layer.append(MemoryTerm("o-projection input", T * a * hd * dt, "T·a·hd·dt"))
     else:
         # Fused kernels keep q, k, v as given (k, v at kv heads: GQA handled inside the kernel; HF's SDPA
         # path repeats k/v when it must pass a mask — a sliding window shorter than the sequence — and SDPA
         # then keeps that mask too), the output and the log-sum-exp.
         rep = kind == Attention.sdpa and sliding
         kv_store = a if rep else kvh
-        layer.append(Term("q, k, v", T * (a + 2 * kv_store) * hd * dt, f"T·(a + 2·{'a' if rep else 'kv'})·hd·dt"))
-        layer.append(Term("output = o-proj input", T * a * hd * dt, "T·a·hd·dt"))
-        layer.append(Term("log-sum-exp", b * a * s * 4, "b·a·s·4"))
+        layer.append(MemoryTerm("q, k, v", T * (a + 2 * kv_store) * hd * dt, f"T·(a + 2·{'a' if rep else 'kv'})·hd·dt"))
+        layer.append(MemoryTerm("output = o-proj input", T * a * hd * dt, "T·a·hd·dt"))
+        layer.append(MemoryTerm("log-sum-exp", b * a * s * 4, "b·a·s·4"))
         if rep:
-            layer.append(Term("sliding-window mask (b×1×s×s)", b * s * s * dt, "b·s²·dt"))
+            layer.append(MemoryTerm("sliding-window mask (b×1×s×s)", b * s * s * dt, "b·s²·dt"))
     if prof.p_resid > 0:
-        layer.append(Term("residual dropout masks", 2 * T * h * mask, f"2·T·h·{mask}"))
+        layer.append(MemoryTerm("residual dropout masks", 2 * T * h * mask, f"2·T·h·{mask}"))
 
     n_ff = act_saved(prof.act) + (3 if prof.mlp == "gated" else 1)
     if n_norms > 1:  # otherwise the MLP reads the same norm output as attention (parallel block)
-        layer.append(Term("mlp input", T * h * dt, "T·h·dt"))
+        layer.append(MemoryTerm("mlp input", T * h * dt, "T·h·dt"))
     L = _layers(hp)
     dense = L - prof.moe_layers
     some = None if dense == L else dense
     if dense:
         ff_f = f"{n_ff}·T·d_ff·dt" if n_ff > 1 else "T·d_ff·dt"
-        layer.append(Term(f"mlp intermediates ({prof.act})", n_ff * T * d_ff * dt, ff_f, layers=some))
+        layer.append(MemoryTerm(f"mlp intermediates ({prof.act})", n_ff * T * d_ff * dt, ff_f, layers=some))
     if prof.p_act > 0:
-        layer.append(Term("activation dropout mask", T * d_ff * mask, f"T·d_ff·{mask}", layers=some))
+        layer.append(MemoryTerm("activation dropout mask", T * d_ff * mask, f"T·d_ff·{mask}", layers=some))
     if prof.moe_layers:
         # transformers' default `grouped_mm` experts: tokens are gathered per expert (a copy of h each),
         # gate/up/act/product of d_moe each, the weighted output (h) and three int64 permutation indices.
         k, E, f, n = prof.experts_per_token, prof.num_experts, prof.moe_ff, prof.moe_layers
         router = T * E * 4 + T * k * 8 + ((T * k * 4 + T * 4) if prof.norm_topk else 0)
         layer.append(
-            Term(
+            MemoryTerm(
                 "router (softmax, top-k)",
                 router,
                 "T·E·4 + T·k·8" + (" + T·k·4 + T·4" if prof.norm_topk else ""),
@@ -533,15 +533,15 @@ def training_activations(
             )
         )
         layer.append(
-            Term(f"expert intermediates ({prof.act})", k * T * n_ff * f * dt, f"k·T·{n_ff}·d_moe·dt", layers=n)
+            MemoryTerm(f"expert intermediates ({prof.act})", k * T * n_ff * f * dt, f"k·T·{n_ff}·d_moe·dt", layers=n)
         )
         layer.append(
-            Term("routed token copies", k * T * (2 * h * dt + 28) + E * 4, "k·T·(2·h·dt + 28) + E·4", layers=n)
+            MemoryTerm("routed token copies", k * T * (2 * h * dt + 28) + E * 4, "k·T·(2·h·dt + 28) + E·4", layers=n)
         )
         if prof.shared_ff:
             sf = prof.shared_ff
             layer.append(
-                Term(
+                MemoryTerm(
                     "shared expert",
                     n_ff * T * sf * dt + T * h * dt + T * dt,
                     f"{n_ff}·T·d_shared·dt + T·h·dt + T·dt",
@@ -549,18 +549,18 @@ def training_activations(
                 )
             )
 
-    outside: list[Term] = [Term("token ids (int64)", T * 8, "T·8")]
+    outside: list[MemoryTerm] = [MemoryTerm("token ids (int64)", T * 8, "T·8")]
     if prof.learned_positions and prof.position_ids_per_sequence:
-        outside.append(Term("position ids (int64)", T * 8, "T·8"))
+        outside.append(MemoryTerm("position ids (int64)", T * 8, "T·8"))
     elif prof.learned_positions:
-        outside.append(Term("position ids (int64)", s * 8, "s·8"))
+        outside.append(MemoryTerm("position ids (int64)", s * 8, "s·8"))
     if prof.rotary_dim:
-        outside.append(Term("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
+        outside.append(MemoryTerm("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
     if prof.p_embd > 0:
-        outside.append(Term("embedding dropout mask", T * h * mask, f"T·h·{mask}"))
-    outside.append(Term(f"final {prof.norm}", norm_bytes, norm_f))
-    outside.append(Term("lm-head input", T * h * dt, "T·h·dt"))
-    outside.append(Term("loss: log-softmax, targets", T * hp.vocab * 4 + T * 8 + 4, "T·V·4 + T·8 + 4"))
+        outside.append(MemoryTerm("embedding dropout mask", T * h * mask, f"T·h·{mask}"))
+    outside.append(MemoryTerm(f"final {prof.norm}", norm_bytes, norm_f))
+    outside.append(MemoryTerm("lm-head input", T * h * dt, "T·h·dt"))
+    outside.append(MemoryTerm("loss: log-softmax, targets", T * hp.vocab * 4 + T * 8 + 4, "T·V·4 + T·8 + 4"))
     return layer, ssq, outside
 
 
@@ -640,9 +640,9 @@ def _assumptions(
     return out
 
 
-def _times_layers(t: Term, layers: int) -> Term:
+def _times_layers(t: MemoryTerm, layers: int) -> MemoryTerm:
     n = layers if t.layers is None else t.layers
-    return Term(t.name, t.bytes * n, f"{'L' if t.layers is None else n}·{_paren(t.formula)}")
+    return MemoryTerm(t.name, t.bytes * n, f"{'L' if t.layers is None else n}·{_paren(t.formula)}")
 
 
 def _paren(formula: str) -> str:
@@ -671,7 +671,7 @@ def _layers(hp: HParams) -> int:
 _FUSED_QKV = ("gpt2", "falcon", "chatglm")
 
 
-def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int) -> list[Term]:
+def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int) -> list[MemoryTerm]:
     """Tensors live at the peak of a no-grad prefill of b×s tokens, besides weights and KV cache.
 
     What stays alive through the layers (the input embeddings the model's forward still holds, the residual
@@ -689,13 +689,13 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
     eager = opts.attention == Attention.eager
     emb = T * h * dt + (s * h * dt if prof.learned_positions else 0)
     keep = [
-        Term("input embeddings", emb, "T·h·dt" + (" + s·h·dt" if prof.learned_positions else "")),
-        Term("residual stream + norm output", 2 * T * h * dt, "2·T·h·dt"),
+        MemoryTerm("input embeddings", emb, "T·h·dt" + (" + s·h·dt" if prof.learned_positions else "")),
+        MemoryTerm("residual stream + norm output", 2 * T * h * dt, "2·T·h·dt"),
     ]
     if prof.rotary_dim:
-        keep.append(Term("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
+        keep.append(MemoryTerm("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
     if eager:
-        keep.append(Term("attention mask (b×1×s×s)", b * s * s * dt, "b·s²·dt"))
+        keep.append(MemoryTerm("attention mask (b×1×s×s)", b * s * s * dt, "b·s²·dt"))
 
     q = 3 * T * a * hd * dt if hp.arch in _FUSED_QKV else T * a * hd * dt
     q_f = "3·T·a·hd·dt" if hp.arch in _FUSED_QKV else "T·a·hd·dt"
@@ -720,11 +720,11 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
     peak, name, formula = max(
         [(attn, "attention tensors (peak phase)", attn_f), (mlp, "mlp tensors (peak phase)", mlp_f)], key=lambda p: p[0]
     )
-    in_layers = [*keep, Term(name, peak, formula)]
+    in_layers = [*keep, MemoryTerm(name, peak, formula)]
     # After the last layer its tensors are gone; the LM head then writes the logits of every position.
     at_head = [
-        Term("final norm output", T * h * dt, "T·h·dt"),
-        Term("logits, every position", T * hp.vocab * dt, "T·V·dt"),
+        MemoryTerm("final norm output", T * h * dt, "T·h·dt"),
+        MemoryTerm("logits, every position", T * hp.vocab * dt, "T·V·dt"),
     ]
     return max(in_layers, at_head, key=lambda terms: sum(t.bytes for t in terms))
 
@@ -733,20 +733,20 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
 # Training state and FLOPs
 
 
-def training_state(params: int, opts: MemoryOptions) -> list[Term]:
+def training_state(params: int, opts: MemoryOptions) -> list[MemoryTerm]:
     """Weights, gradients, optimizer states and the fp32 master copy, each with its bytes per parameter."""
     wb = _b(opts.dtype)
     terms = [
-        Term(f"weights ({opts.dtype})", params * wb, f"N·{wb}", wb),
-        Term(f"gradients ({opts.dtype})", params * wb, f"N·{wb}", wb),
+        MemoryTerm(f"weights ({opts.dtype})", params * wb, f"N·{wb}", wb),
+        MemoryTerm(f"gradients ({opts.dtype})", params * wb, f"N·{wb}", wb),
     ]
     state_b = 4 if opts.mixed_precision else wb
     state_name = "fp32" if opts.mixed_precision else str(opts.dtype)
     if opts.mixed_precision:
-        terms.append(Term("fp32 master weights", params * 4, "N·4", 4))
+        terms.append(MemoryTerm("fp32 master weights", params * 4, "N·4", 4))
     if opts.optimizer in (Optimizer.adam, Optimizer.adamw):
         terms.append(
-            Term(
+            MemoryTerm(
                 f"{opts.optimizer} states (exp_avg, exp_avg_sq; {state_name})",
                 2 * params * state_b,
                 f"2·N·{state_b}",
@@ -754,7 +754,7 @@ def training_state(params: int, opts: MemoryOptions) -> list[Term]:
             )
         )
     else:
-        terms.append(Term("sgd state (none without momentum)", 0, "0", 0))
+        terms.append(MemoryTerm("sgd state (none without momentum)", 0, "0", 0))
     return terms
 
 
@@ -772,7 +772,7 @@ def matmul_params(hp: HParams, params: int, prof: Profile) -> tuple[int, str]:
     return max(n, 0), " − ".join(parts)
 
 
-def flops(hp: HParams, params: int, prof: Profile, opts: MemoryOptions) -> tuple[int, int, list[Term]]:
+def flops(hp: HParams, params: int, prof: Profile, opts: MemoryOptions) -> tuple[int, int, list[MemoryTerm]]:
     """Forward FLOPs per token `2·N_matmul + 4·L·s·(a·hd)` (full s×s scores, no causal halving; sliding layers
     attend to at most `window` keys) and training ≈ 3× forward (+1 forward with full recompute, +the attention
     term with selective recompute)."""
@@ -792,9 +792,9 @@ def flops(hp: HParams, params: int, prof: Profile, opts: MemoryOptions) -> tuple
     elif opts.recompute == Recompute.selective:
         train, train_f = 3 * fwd + attn, "3 × forward + attention term (selective recompute)"
     terms = [
-        Term("matmul parameters N_matmul", n_mm, n_formula),
-        Term("forward per token", fwd, "2·N_matmul + 4·L·s·(a·hd)"),
-        Term("training per token", train, train_f),
+        MemoryTerm("matmul parameters N_matmul", n_mm, n_formula),
+        MemoryTerm("forward per token", fwd, "2·N_matmul + 4·L·s·(a·hd)"),
+        MemoryTerm("training per token", train, train_f),
     ]
     return fwd, train, terms
 
@@ -834,8 +834,8 @@ def estimate_memory(
         else:
             b, s, h = opts.batch, opts.seq, hp.d_model
             act_terms = [
-                Term("layer inputs (checkpoints)", L * b * s * h * _b(dt), "L·T·h·dt"),
-                Term("one layer recomputed", per_layer, "one layer's terms"),
+                MemoryTerm("layer inputs (checkpoints)", L * b * s * h * _b(dt), "L·T·h·dt"),
+                MemoryTerm("one layer recomputed", per_layer, "one layer's terms"),
             ]
             assumptions.append("full recompute: only each layer's input is kept; backward rebuilds one layer at a time")
         act_terms += outside
@@ -848,11 +848,11 @@ def estimate_memory(
 
     weights_by = {p.value: weight_bytes(params, p, opts.group_size) for p in Precision}
     w_bytes = weights_by[opts.dtype.value]
-    train_terms: list[Term] = []
+    train_terms: list[MemoryTerm] = []
     train_total: int | None = None
     if opts.training:
         train_terms = training_state(params, opts)
-        train_terms.append(Term(f"activations ({kind})", act_bytes, "see activations"))
+        train_terms.append(MemoryTerm(f"activations ({kind})", act_bytes, "see activations"))
         train_total = sum(t.bytes for t in train_terms)
     working_set = inference_working_set(hp, prof, opts, d_ff) if opts.training else act_terms
     inference_total = w_bytes + kv.bytes + sum(t.bytes for t in working_set)

@@ -15,10 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .hparams import HParams
+
+if TYPE_CHECKING:
+    from ..inventory import TensorInventory
 
 # The presets `--arch` accepts, in the order `mi params --help` lists them.
 PRESETS: tuple[str, ...] = (
@@ -45,7 +48,7 @@ PRESETS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class Term:
+class ParamTerm:
     """One line of the accounting: `count` copies of a block of `each` parameters.
 
     `patterns` are regular expressions over state-dict names that this term accounts for (used by the
@@ -95,7 +98,7 @@ class ParamReport:
 
     arch: str
     hparams: HParams
-    terms: tuple[Term, ...]
+    terms: tuple[ParamTerm, ...]
     assumptions: tuple[str, ...]
     left_out: tuple[tuple[str, int], ...] = ()  # seed formula only: what it omits, with the size
     linears: tuple[LinearSpec, ...] = ()
@@ -125,7 +128,7 @@ class ParamReport:
 
 @dataclass
 class _Build:
-    terms: list[Term] = field(default_factory=list)
+    terms: list[ParamTerm] = field(default_factory=list)
     linears: list[LinearSpec] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
     left_out: list[tuple[str, int]] = field(default_factory=list)
@@ -142,7 +145,7 @@ class _Build:
         keep: bool = False,
     ) -> None:
         if count and (each or active_each or keep):
-            self.terms.append(Term(name, each, count, formula, tuple(patterns), active_each))
+            self.terms.append(ParamTerm(name, each, count, formula, tuple(patterns), active_each))
 
     def linear(self, name: str, d_in: int, d_out: int, count: int) -> None:
         if count:
@@ -971,7 +974,9 @@ class CrossCheck:
         return self.difference == 0
 
 
-def cross_check(inv: Any, config: Mapping[str, Any] | None = None, *, path: str | None = None) -> CrossCheck:
+def cross_check(
+    inv: TensorInventory, config: Mapping[str, Any] | None = None, *, path: str | None = None
+) -> CrossCheck:
     """Compare `inv.total_params` with the analytic total from `config` (default: the folder's config.json).
 
     Each model tensor is assigned to the first term whose name pattern matches; the per-term sums show where

@@ -41,6 +41,7 @@ from ..errors import (
 from .pickle_walk import Event, walk
 from .safety import BUILD_TARGETS, Severity, classify
 from .source import ByteSource
+from .torchzip import ZIP_MAGIC
 
 MAX_PICKLE_BYTES = 512 << 20  # one pickle stream (raw file or zip member) larger than this is not scanned
 # Raw pickles are read in growing prefixes (×4): legacy files keep their pickles up front, then tensor data,
@@ -52,7 +53,7 @@ MAX_FILES = 10_000  # files visited in a folder
 MAX_DEPTH = 32  # folder nesting
 MAX_NPY_HEADER = 1 << 20
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch/serialization.py MAGIC_NUMBER, the first legacy pickle
-ZIP_MAGIC = b"PK\x03\x04"
+
 NPY_MAGIC = b"\x93NUMPY"
 PICKLE_EXTS = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dat", ".data", ".p")
 MODEL_EXTS = (*PICKLE_EXTS, ".npy", ".npz", ".safetensors", ".onnx", ".gguf", ".zip", ".tar", ".h5", ".msgpack")

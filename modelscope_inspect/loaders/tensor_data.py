@@ -13,7 +13,7 @@ from ..dtypes import NUMPY_VIEWS, lookup
 from ..errors import UsageError
 from ..inventory import TensorInventory, TensorRecord
 from .source import LocalFile
-from .torchzip import LOCAL_HEADER, open_zip
+from .torchzip import member_start, open_zip
 
 CHUNK = 16 << 20  # bytes compared at a time: memory stays flat whatever the tensor size
 
@@ -86,10 +86,7 @@ class Locator:
                     lower = info.filename.lower()
                     if not lower.startswith(prefix) or info.compress_type != zipfile.ZIP_STORED:
                         continue
-                    hdr = src.read_exact(info.header_offset, LOCAL_HEADER.size, info.filename)
-                    fields_ = LOCAL_HEADER.unpack(hdr)
-                    start = info.header_offset + LOCAL_HEADER.size + fields_[-2] + fields_[-1]
-                    out[info.filename[len(prefix) :]] = (start, info.file_size)
+                    out[info.filename[len(prefix) :]] = (member_start(src, info), info.file_size)
             self.zip_members[key] = out
         return self.zip_members[key]
 

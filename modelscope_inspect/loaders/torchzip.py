@@ -27,9 +27,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, csize, usize, n, m
 
 
-def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) -> bytes:
-    """The bytes of one zip member, read from its local header; refuses members inflating past `cap`."""
-    cap = MAX_PICKLE if cap is None else cap
+def member_start(src: ByteSource, info: zipfile.ZipInfo) -> int:
+    """Where a zip member's (stored or compressed) bytes begin, from its local header, checked to fit the file."""
     where = src.name
     if not 0 <= info.header_offset <= src.size - LOCAL_HEADER.size:
         raise MalformedFileError(
@@ -41,13 +40,21 @@ def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) 
     sig, _ver, _flags, _method, _t, _d, _crc, _cs, _us, n_name, n_extra = LOCAL_HEADER.unpack(hdr)
     if sig != ZIP_MAGIC:
         raise MalformedFileError(f"member {info.filename} has no local header", path=where, rule="zip-structure")
-    start = info.header_offset + LOCAL_HEADER.size + n_name + n_extra
+    start: int = info.header_offset + LOCAL_HEADER.size + n_name + n_extra
     if info.compress_size > src.size - start:
         raise MalformedFileError(
             f"member {info.filename} claims {info.compress_size:,} bytes past the end of the file",
             path=where,
             rule="zip-structure",
         )
+    return start
+
+
+def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) -> bytes:
+    """The bytes of one zip member, read from its local header; refuses members inflating past `cap`."""
+    cap = MAX_PICKLE if cap is None else cap
+    where = src.name
+    start = member_start(src, info)
     if info.compress_type == zipfile.ZIP_STORED:
         if info.compress_size > cap:
             raise LimitExceededError(f"{info.filename} is {info.compress_size:,} bytes", path=where, rule="zip-limit")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...analysis.memory import MemoryReport, Term
+from ...analysis.memory import MemoryReport, MemoryTerm
 from . import envelope
 
 
-def _term(t: Term) -> dict[str, Any]:
+def _term(t: MemoryTerm) -> dict[str, Any]:
     d: dict[str, Any] = {"name": t.name, "bytes": t.bytes, "formula": t.formula}
     if t.per_param is not None:
         d["bytes_per_param"] = t.per_param

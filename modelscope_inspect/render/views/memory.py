@@ -6,7 +6,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ...analysis.memory import BITS, GIB, MemoryOptions, MemoryReport, Precision, Term
+from ...analysis.memory import BITS, GIB, MemoryOptions, MemoryReport, MemoryTerm, Precision
 
 
 def gib(n: int) -> str:
@@ -25,7 +25,7 @@ def _table(title: str, *, per_param: bool = False) -> Table:
     return t
 
 
-def _row(t: Table, term: Term, *, per_param: bool = False, bold: bool = False, show_gib: bool = True) -> None:
+def _row(t: Table, term: MemoryTerm, *, per_param: bool = False, bold: bool = False, show_gib: bool = True) -> None:
     cells: list[str | Text] = [term.name, f"{term.bytes:,}", gib(term.bytes) if show_gib else ""]
     if per_param:
         cells.append("" if term.per_param is None else f"{term.per_param:g}")
@@ -77,10 +77,10 @@ def memory_view(r: MemoryReport) -> list[RenderableType]:
         out += [Text(network_line(r.stored["bytes_read"])), Text("")]
 
     kv = _table("KV cache")
-    _row(kv, Term("per token, all layers", r.kv.per_token, "2·L·kv_heads·head_dim·bytes"), show_gib=False)
+    _row(kv, MemoryTerm("per token, all layers", r.kv.per_token, "2·L·kv_heads·head_dim·bytes"), show_gib=False)
     sliding = any(t != o.seq for t in r.kv.tokens_per_layer)
     formula = "Σ layers: cached tokens × per-layer bytes × b" if sliding else "per token × s × b"
-    _row(kv, Term(f"batch {o.batch} × seq {o.seq}", r.kv.bytes, formula))
+    _row(kv, MemoryTerm(f"batch {o.batch} × seq {o.seq}", r.kv.bytes, formula))
     out += [kv, Text("")]
 
     L = r.hparams.get("layers")
@@ -90,20 +90,20 @@ def memory_view(r: MemoryReport) -> list[RenderableType]:
     act = _table(title)
     for term in r.activation_terms:
         _row(act, term)
-    _row(act, Term("total", r.activation_bytes, "sum"), bold=True)
+    _row(act, MemoryTerm("total", r.activation_bytes, "sum"), bold=True)
     if o.training:
-        _row(act, Term("Korthikanti et al. 2022", r.korthikanti_bytes, r.korthikanti_formula))
+        _row(act, MemoryTerm("Korthikanti et al. 2022", r.korthikanti_bytes, r.korthikanti_formula))
     out += [act, Text("")]
 
     if o.training and r.training_bytes is not None:
         tr = _table("training", per_param=True)
         for term in r.training_terms:
             _row(tr, term, per_param=True)
-        _row(tr, Term("total", r.training_bytes, "sum"), per_param=True, bold=True)
+        _row(tr, MemoryTerm("total", r.training_bytes, "sum"), per_param=True, bold=True)
         out += [tr, Text("")]
     else:
         inf = _table("inference")
-        _row(inf, Term("weights + KV cache + working set", r.inference_bytes, "sum"), bold=True)
+        _row(inf, MemoryTerm("weights + KV cache + working set", r.inference_bytes, "sum"), bold=True)
         out += [inf, Text("")]
 
     fl = Table(title="FLOPs", title_justify="left", box=None, pad_edge=False)
