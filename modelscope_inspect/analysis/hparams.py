@@ -5,10 +5,11 @@ quantity differently per model family (gpt2 `n_embd`, t5 `d_model`, chatglm `num
 `n_embed`…); `HParams.from_config` maps them onto one set of names and says which key was missing when a
 required one is absent. Pure Python: no torch / transformers import on this path.
 
-Public names (stable; `analysis/memory.py` reads them): `HParams`, `HParams.from_config`,
-`HParams.from_options`, `HParams.with_dtype`, `hparams_from_cli`, `load_config`, `parse_config`, `preset_for_config`,
-`KNOWN_MODEL_TYPES`, `MODEL_TYPE_PRESETS`, `HF_DEFAULTS`, `TIED_DEFAULT`, and the properties `n_heads`,
-`n_kv_heads`, `d_head`, `q_dim`, `kv_dim`, `attention_layer_types`, `dtype_name`, `get`.
+What differs between families (their spellings, transformers' defaults, the meaning of their switches) lives in
+the family records of `analysis/families/`; this module applies them. Public names: `HParams`,
+`HParams.from_config`, `HParams.from_options`, `HParams.with_dtype`, `hparams_from_cli`, `parse_config`,
+`preset_for_config`, `KNOWN_MODEL_TYPES`, and the properties `n_heads`, `n_kv_heads`, `d_head`, `q_dim`,
+`kv_dim`, `attention_layer_types`, `dtype_name`, `get`.
 """
 
 from __future__ import annotations
@@ -19,58 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MalformedFileError, UsageError
+from .families import FAMILIES, family, family_for_config
+from .families import KNOWN_MODEL_TYPES as KNOWN_MODEL_TYPES  # re-exported: the model types a config may name
 
 # A config.json is a few KB; refuse anything absurd before reading it (bounded memory on bad input).
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
-
-# HF `model_type` (and legacy spellings) → our preset name. The preset decides the formula.
-MODEL_TYPE_PRESETS: dict[str, str] = {
-    "gpt2": "gpt2",
-    "bert": "bert",
-    "roberta": "roberta",
-    "t5": "t5",
-    "llama": "llama",
-    "mistral": "mistral",
-    "qwen2": "qwen2",
-    "gemma": "gemma",
-    "opt": "opt",
-    "phi": "phi",
-    "falcon": "falcon",
-    "RefinedWeb": "falcon",  # early Falcon checkpoints (tiiuae/falcon-40b before the HF port)
-    "RefinedWebModel": "falcon",  # early Falcon-7B
-    "chatglm": "chatglm",
-    "mixtral": "mixtral",
-    "qwen2_moe": "qwen2_moe",
-    "qwen3": "qwen3",
-    "qwen3_moe": "qwen3_moe",
-}
-KNOWN_MODEL_TYPES: tuple[str, ...] = tuple(sorted({k for k in MODEL_TYPE_PRESETS if k.islower()}))
-
-# Architecture names that identify the model when `model_type` is missing (old exports).
-_ARCHITECTURE_PRESETS: dict[str, str] = {
-    "GPT2LMHeadModel": "gpt2",
-    "GPT2Model": "gpt2",
-    "BertModel": "bert",
-    "BertForMaskedLM": "bert",
-    "BertForPreTraining": "bert",
-    "RobertaModel": "roberta",
-    "RobertaForMaskedLM": "roberta",
-    "T5ForConditionalGeneration": "t5",
-    "T5Model": "t5",
-    "LlamaForCausalLM": "llama",
-    "MistralForCausalLM": "mistral",
-    "Qwen2ForCausalLM": "qwen2",
-    "GemmaForCausalLM": "gemma",
-    "OPTForCausalLM": "opt",
-    "PhiForCausalLM": "phi",
-    "FalconForCausalLM": "falcon",
-    "ChatGLMModel": "chatglm",
-    "ChatGLMForConditionalGeneration": "chatglm",
-    "MixtralForCausalLM": "mixtral",
-    "Qwen2MoeForCausalLM": "qwen2_moe",
-    "Qwen3ForCausalLM": "qwen3",
-    "Qwen3MoeForCausalLM": "qwen3_moe",
-}
 
 # Where each quantity may be spelled, first match wins. Per preset, so a key that means something else in
 # another family (t5 `num_layers` is the encoder depth; chatglm `num_layers` is the only depth) is not misread.
@@ -84,215 +38,7 @@ _COMMON_KEYS: dict[str, tuple[str, ...]] = {
     "d_ff": ("intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size", "d_ff"),
     "max_positions": ("max_position_embeddings", "n_positions", "seq_length"),
 }
-_PRESET_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
-    # Families whose attention is always d/heads wide with as many KV heads as query heads: a stray
-    # `head_dim` / `num_key_value_heads` key in their config is not read (their modeling code ignores it too).
-    "gpt2": {
-        "d_model": ("n_embd", "hidden_size"),
-        "layers": ("n_layer", "num_hidden_layers"),
-        "kv_heads": (),
-        "head_dim": (),
-    },
-    "bert": {"kv_heads": (), "head_dim": ()},
-    "roberta": {"kv_heads": (), "head_dim": ()},
-    "t5": {
-        "d_model": ("d_model",),
-        "layers": ("num_layers",),
-        "heads": ("num_heads",),
-        "head_dim": ("d_kv",),
-        "kv_heads": (),
-        "d_ff": ("d_ff",),
-        "max_positions": (),
-    },
-    "chatglm": {
-        "vocab": ("padded_vocab_size", "vocab_size"),
-        "layers": ("num_layers",),
-        "head_dim": ("kv_channels",),
-        "kv_heads": (),  # multi_query_group_num, read below only when multi_query_attention is on
-        "d_ff": ("ffn_hidden_size",),
-        "max_positions": ("seq_length",),
-    },
-    "falcon": {"d_ff": ("ffn_hidden_size",), "kv_heads": (), "head_dim": ()},
-    "opt": {"d_ff": ("ffn_dim",), "kv_heads": (), "head_dim": ()},
-    "mixtral": {"d_ff": ("intermediate_size",)},
-    "qwen2_moe": {"d_ff": ("intermediate_size",)},
-    "qwen3_moe": {"d_ff": ("intermediate_size",)},
-}
 _REQUIRED = ("vocab", "d_model", "layers")
-
-# What transformers' config class (5.x, `configuration_<family>.py`) uses when a config.json omits a key,
-# so a sparse config.json is read the way `from_pretrained` reads it. The sizes above (`_REQUIRED`) are never
-# defaulted: a config without them is refused. chatglm: THUDM's configuration_chatglm.py.
-HF_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gpt2": {"n_positions": 1024, "n_head": 12, "tie_word_embeddings": True},
-    "bert": {
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
-        "max_position_embeddings": 512,
-        "type_vocab_size": 2,
-        "tie_word_embeddings": True,
-    },
-    "roberta": {
-        "num_attention_heads": 12,
-        "intermediate_size": 3072,
-        "max_position_embeddings": 512,
-        "type_vocab_size": 2,
-        "tie_word_embeddings": True,
-    },
-    "t5": {
-        "d_kv": 64,
-        "d_ff": 2048,
-        "num_heads": 8,
-        "relative_attention_num_buckets": 32,
-        "feed_forward_proj": "relu",
-        "tie_word_embeddings": True,
-    },
-    "llama": {
-        "num_attention_heads": 32,
-        "intermediate_size": 11008,
-        "max_position_embeddings": 2048,
-        "attention_bias": False,
-        "mlp_bias": False,
-        "tie_word_embeddings": False,
-    },
-    "mistral": {
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "intermediate_size": 14336,
-        "max_position_embeddings": 4096 * 32,
-        "sliding_window": 4096,
-        "tie_word_embeddings": False,
-    },
-    "qwen2": {
-        "num_attention_heads": 32,
-        "num_key_value_heads": 32,
-        "intermediate_size": 22016,
-        "max_position_embeddings": 32768,
-        "tie_word_embeddings": False,
-        "use_sliding_window": False,
-        "sliding_window": 4096,
-        "max_window_layers": 28,
-    },
-    "gemma": {
-        "num_attention_heads": 16,
-        "num_key_value_heads": 16,
-        "head_dim": 256,
-        "intermediate_size": 24576,
-        "max_position_embeddings": 8192,
-        "attention_bias": False,
-        "tie_word_embeddings": True,
-    },
-    "opt": {
-        "num_attention_heads": 12,
-        "ffn_dim": 3072,
-        "max_position_embeddings": 2048,
-        "do_layer_norm_before": True,
-        "_remove_final_layer_norm": False,
-        "enable_bias": True,
-        "layer_norm_elementwise_affine": True,
-        "tie_word_embeddings": True,
-    },
-    "phi": {
-        "num_attention_heads": 32,
-        "intermediate_size": 8192,
-        "max_position_embeddings": 2048,
-        "qk_layernorm": False,
-        "tie_word_embeddings": False,
-    },
-    "falcon": {
-        "num_attention_heads": 71,
-        "max_position_embeddings": 2048,
-        "new_decoder_architecture": False,
-        "multi_query": True,
-        "parallel_attn": True,
-        "bias": False,
-        "tie_word_embeddings": True,
-    },
-    "chatglm": {
-        "num_attention_heads": 32,
-        "kv_channels": 128,
-        "ffn_hidden_size": 13696,
-        "seq_length": 2048,
-        "multi_query_attention": False,
-        "multi_query_group_num": 1,
-        "add_bias_linear": False,
-        "add_qkv_bias": False,
-        "rmsnorm": True,
-        "post_layer_norm": True,
-        "tie_word_embeddings": False,
-    },
-    "mixtral": {
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "intermediate_size": 14336,
-        "max_position_embeddings": 4096 * 32,
-        "num_local_experts": 8,
-        "num_experts_per_tok": 2,
-        "tie_word_embeddings": False,
-    },
-    "qwen2_moe": {
-        "num_attention_heads": 16,
-        "num_key_value_heads": 16,
-        "intermediate_size": 5632,
-        "max_position_embeddings": 32768,
-        "moe_intermediate_size": 1408,
-        "shared_expert_intermediate_size": 5632,
-        "num_experts": 60,
-        "num_experts_per_tok": 4,
-        "decoder_sparse_step": 1,
-        "qkv_bias": True,
-        "use_sliding_window": False,
-        "sliding_window": 4096,
-        "max_window_layers": 28,
-        "tie_word_embeddings": False,
-    },
-    "qwen3": {
-        "num_attention_heads": 32,
-        "num_key_value_heads": 32,
-        "head_dim": 128,
-        "intermediate_size": 22016,
-        "max_position_embeddings": 32768,
-        "attention_bias": False,
-        "use_sliding_window": False,
-        "sliding_window": 4096,
-        "max_window_layers": 28,
-        "tie_word_embeddings": False,
-    },
-    "qwen3_moe": {
-        "num_attention_heads": 32,
-        "num_key_value_heads": 4,
-        "intermediate_size": 6144,
-        "max_position_embeddings": 32768,
-        "moe_intermediate_size": 768,
-        "num_experts": 128,
-        "num_experts_per_tok": 8,
-        "decoder_sparse_step": 1,
-        "attention_bias": False,
-        "use_sliding_window": False,
-        "sliding_window": 4096,
-        "tie_word_embeddings": False,
-    },
-}
-
-# transformers' default for `tie_word_embeddings` per family (its config classes), used when a config omits it.
-TIED_DEFAULT: dict[str, bool] = {
-    "gpt2": True,
-    "bert": True,
-    "roberta": True,
-    "t5": True,
-    "llama": False,
-    "mistral": False,
-    "qwen2": False,
-    "gemma": True,
-    "opt": True,
-    "phi": False,
-    "falcon": True,
-    "chatglm": False,
-    "mixtral": False,
-    "qwen2_moe": False,
-    "qwen3": False,
-    "qwen3_moe": False,
-}
 
 
 def _is_int(v: object) -> bool:
@@ -444,8 +190,8 @@ class HParams:
             qkv_bias=qkv_bias,
             encoder_layers=encoder_layers,
             decoder_layers=decoder_layers,
-            is_encoder_only=arch in ("bert", "roberta"),
-            is_encoder_decoder=arch in ("t5", "torch-encoder-decoder"),
+            is_encoder_only=family(arch).encoder_only,
+            is_encoder_decoder=family(arch).encoder_decoder,
             num_experts=num_experts,
             experts_per_token=experts_per_token,
             torch_dtype=torch_dtype,
@@ -463,22 +209,22 @@ class HParams:
         """
         if not isinstance(config, Mapping):
             raise MalformedFileError("config.json must hold a JSON object", path=path, rule="config-shape")
-        preset = arch or preset_for_config(config, path=path)
-        if preset not in HF_DEFAULTS:
+        fam = family(arch) if arch else family_for_config(config, path=path)
+        preset = fam.name
+        if fam.defaults is None:
+            readable = sorted(f.name for f in FAMILIES if f.reads_config)
             raise UsageError(
-                f"--arch {preset} cannot read a config.json; presets that can: {', '.join(sorted(HF_DEFAULTS))}",
+                f"--arch {preset} cannot read a config.json; presets that can: {', '.join(readable)}",
                 path=path,
                 rule="arch-config",
             )
-        keys = {**_COMMON_KEYS, **_PRESET_KEYS.get(preset, {})}
-        # A default fills a quantity only when no spelling of it is present (falcon's `n_head` vs the
-        # default under `num_attention_heads`).
+        keys = {**_COMMON_KEYS, **fam.keys}
+        # A default fills a key only when the config does not have it. A key present with value null means what
+        # transformers means by it (`sliding_window: null` is no window), never "use the default".
         aliases = {k: names for names in keys.values() for k in names}
-        defaults = {
-            k: v for k, v in HF_DEFAULTS[preset].items() if all(config.get(a) is None for a in aliases.get(k, (k,)))
-        }
+        defaults = {k: v for k, v in fam.defaults.items() if all(a not in config for a in aliases.get(k, (k,)))}
         defaults_used = tuple(sorted(defaults))
-        config = {**defaults, **{k: v for k, v in config.items() if v is not None}}
+        config = {**defaults, **config}
 
         def find(what: str) -> tuple[str | None, Any]:
             for key in keys.get(what, ()):
@@ -502,168 +248,69 @@ class HParams:
                     path=path,
                     rule="config-key",
                 )
-
-        # Switches that add modules the presets do not model: refused, never silently miscounted.
-        unsupported = {
-            "gpt2": ("add_cross_attention",),
-            "bert": ("add_cross_attention",),
-            "roberta": ("add_cross_attention",),
-            "chatglm": ("pre_seq_len",),
-        }.get(preset, ())
-        for key in unsupported:
+        # Switches that add modules the family's builder does not model: refused, never silently miscounted.
+        for key in fam.unsupported:
             if config.get(key):
                 raise UsageError(
                     f"config sets {key!r} ({config[key]!r}), which adds modules the {preset} preset does not count",
                     path=path,
                     rule="config-unsupported",
                 )
-
+        archs_raw = config.get("architectures")
+        archs = tuple(a for a in archs_raw if isinstance(a, str)) if isinstance(archs_raw, list) else ()
+        layer_types_raw = config.get("layer_types")
+        read: dict[str, Any] = {
+            "kv_heads": values["kv_heads"],
+            "layers": values["layers"],
+            "encoder_layers": None,
+            "decoder_layers": None,
+            "bias": None,
+            "qkv_bias": None,
+            "sliding_window": config.get("sliding_window"),
+            "layer_types": tuple(layer_types_raw)
+            if isinstance(layer_types_raw, list) and all(isinstance(t, str) for t in layer_types_raw)
+            else None,
+        }
+        tied_raw = config.get("tie_word_embeddings")
+        read["tied"] = bool(tied_raw) if tied_raw is not None else fam.tied
         extras: dict[str, Any] = {}
-        kv_heads = values["kv_heads"]
-        heads = values["heads"]
-        layers: int = values["layers"]
-        encoder_layers = decoder_layers = None
-        bias = _opt_bool(config, "bias", path) if preset == "falcon" else None
-        qkv_bias = None
-
-        if preset == "falcon":
-            new_arch = bool(config.get("new_decoder_architecture", False))
-            multi_query = bool(config.get("multi_query", True))
-            if config.get("model_type") == "RefinedWeb":
-                # The pre-port Falcon-40B config: the new decoder architecture, KV heads in `n_head_kv`.
-                new_arch = True
-                kv_heads = config.get("n_head_kv") or config.get("num_kv_heads") or heads
-            elif new_arch:
-                kv_heads = config.get("num_kv_heads") or heads
-            elif multi_query:
-                kv_heads = 1
-            else:
-                kv_heads = heads
-            extras.update(
-                new_decoder_architecture=new_arch,
-                multi_query=multi_query,
-                parallel_attn=bool(config.get("parallel_attn", True)),
-                num_ln_in_parallel_attn=config.get("num_ln_in_parallel_attn"),
-            )
-        elif preset == "chatglm":
-            if config.get("multi_query_attention"):
-                kv_heads = config.get("multi_query_group_num")
-                if kv_heads is None:
-                    raise MalformedFileError(
-                        "config.json sets multi_query_attention but has no 'multi_query_group_num'",
-                        path=path,
-                        rule="config-key",
-                    )
-            bias = bool(config.get("add_bias_linear", False))
-            qkv_bias = bool(config.get("add_qkv_bias", False))
-            extras.update(
-                rmsnorm=bool(config.get("rmsnorm", True)), post_layer_norm=bool(config.get("post_layer_norm", True))
-            )
-        elif preset == "t5":
-            encoder_layers = layers
-            decoder_layers = config.get("num_decoder_layers") or layers
-            layers = decoder_layers
-            proj = str(config.get("feed_forward_proj", "relu"))
-            # transformers 5's T5Config forces tie_word_embeddings = True (it only keeps the flag to decide the
-            # output scaling); T5 v1.1 files written by transformers 4 hold a separate lm_head.
-            if config.get("tie_word_embeddings") is False:
-                extras.update(untied_in_config=True)
-            config["tie_word_embeddings"] = True
-            extras.update(
-                gated=proj.startswith("gated-"),
-                relative_attention_num_buckets=config.get("relative_attention_num_buckets", 32),
-            )
-        elif preset in ("bert", "roberta"):
-            extras.update(type_vocab_size=config.get("type_vocab_size", 2))
-            archs_raw = config.get("architectures")
-            names = [a for a in archs_raw if isinstance(a, str)] if isinstance(archs_raw, list) else []
-            head = "base"
-            if any(a.endswith("ForPreTraining") for a in names):
-                head = "pretraining"
-            elif any(a.endswith("ForMaskedLM") for a in names):
-                head = "mlm"
-            extras.update(head=head)
-        elif preset in ("llama", "mistral", "qwen2", "gemma", "mixtral", "qwen2_moe", "qwen3", "qwen3_moe"):
-            if preset in ("llama", "gemma", "qwen3", "qwen3_moe"):
-                # LlamaAttention / GemmaAttention: q/k/v/o all take `attention_bias`; only Llama's MLP has `mlp_bias`.
-                bias = bool(config.get("attention_bias", False))
-                extras.update(mlp_bias=preset == "llama" and bool(config.get("mlp_bias", False)))
-            elif preset in ("mistral", "mixtral"):
-                pass  # MistralAttention / MixtralAttention: no bias anywhere, whatever the config says
-            else:
-                # Qwen2Attention: q/k/v always with bias, o_proj without; Qwen2Moe reads `qkv_bias` (default True).
-                qkv_bias = True if preset == "qwen2" else bool(config.get("qkv_bias", True))
-            if preset == "qwen3_moe":
-                extras.update(
-                    moe_intermediate_size=config.get("moe_intermediate_size", 768),
-                    decoder_sparse_step=config.get("decoder_sparse_step", 1),
-                    mlp_only_layers=tuple(config.get("mlp_only_layers") or ()),
-                )
-            if preset == "qwen2_moe":
-                extras.update(
-                    moe_intermediate_size=config.get("moe_intermediate_size", 1408),
-                    shared_expert_intermediate_size=config.get("shared_expert_intermediate_size", 5632),
-                    decoder_sparse_step=config.get("decoder_sparse_step", 1),
-                    mlp_only_layers=tuple(config.get("mlp_only_layers") or ()),
-                )
-        elif preset == "opt":
-            extras.update(
-                word_embed_proj_dim=config.get("word_embed_proj_dim") or values["d_model"],
-                do_layer_norm_before=bool(config.get("do_layer_norm_before", True)),
-                remove_final_layer_norm=bool(config.get("_remove_final_layer_norm", False)),
-                layer_norm_elementwise_affine=bool(config.get("layer_norm_elementwise_affine", True)),
-            )
-            bias = bool(config.get("enable_bias", True))
-        elif preset == "phi":
-            extras.update(qk_layernorm=bool(config.get("qk_layernorm", False)))
+        if fam.read is not None:
+            context = {**values, "path": path, "architectures": archs}
+            update = fam.read(config, context)
+            extras = dict(update.pop("extras", {}))
+            read.update(update)
 
         num_experts = config.get("num_local_experts") or config.get("num_experts")
         experts_per_token = config.get("num_experts_per_tok")
-
-        tied_raw = config.get("tie_word_embeddings")
-        tied = bool(tied_raw) if tied_raw is not None else TIED_DEFAULT.get(preset)
-
-        sliding = config.get("sliding_window")
-        if preset in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and not config.get("use_sliding_window", False):
-            sliding = None
-        layer_types_raw = config.get("layer_types")
-        layer_types: tuple[str, ...] | None = None
-        if isinstance(layer_types_raw, list) and all(isinstance(t, str) for t in layer_types_raw):
-            layer_types = tuple(layer_types_raw)
-        elif preset in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and sliding:
-            start = config.get("max_window_layers", layers)
-            layer_types = tuple("sliding_attention" if i >= start else "full_attention" for i in range(layers))
-
+        sliding = read["sliding_window"]
         dtype_raw = config.get("torch_dtype") or config.get("dtype")
         torch_dtype = _dtype_name(dtype_raw, path=path) if isinstance(dtype_raw, str) else None
-
-        archs = config.get("architectures") or ()
         hp = cls(
             arch=preset,
             vocab=values["vocab"],
             d_model=values["d_model"],
-            layers=layers,
-            heads=heads,
-            kv_heads=kv_heads,
+            layers=read["layers"],
+            heads=values["heads"],
+            kv_heads=read["kv_heads"],
             head_dim=values["head_dim"],
             d_ff=values["d_ff"],
             max_positions=values["max_positions"],
-            tied=tied,
-            bias=bias,
-            qkv_bias=qkv_bias,
-            encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers,
-            is_encoder_only=preset in ("bert", "roberta"),
-            is_encoder_decoder=bool(config.get("is_encoder_decoder", preset == "t5")),
+            tied=read["tied"],
+            bias=read["bias"],
+            qkv_bias=read["qkv_bias"],
+            encoder_layers=read["encoder_layers"],
+            decoder_layers=read["decoder_layers"],
+            is_encoder_only=fam.encoder_only,
+            is_encoder_decoder=bool(config.get("is_encoder_decoder", fam.encoder_decoder)),
             sliding_window=sliding
             if isinstance(sliding, int) and not isinstance(sliding, bool) and sliding > 0
             else None,
-            layer_types=layer_types,
+            layer_types=read["layer_types"],
             num_experts=num_experts if _is_int(num_experts) else None,
             experts_per_token=experts_per_token if _is_int(experts_per_token) else None,
             torch_dtype=torch_dtype,
             model_type=config.get("model_type") if isinstance(config.get("model_type"), str) else None,
-            architectures=tuple(a for a in archs if isinstance(a, str)) if isinstance(archs, list) else (),
+            architectures=archs,
             path=path,
             extras=tuple(sorted(extras.items())),
             defaults_used=defaults_used,
@@ -752,15 +399,6 @@ def hparams_from_cli(
     return HParams.from_options(arch=arch or "seed", dtype=dtype, **sizes)
 
 
-def _opt_bool(config: Mapping[str, Any], key: str, path: str | None) -> bool | None:
-    v = config.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, bool):
-        raise MalformedFileError(f"config key {key!r} must be true or false, got {v!r}", path=path, rule="config-key")
-    return v
-
-
 def _dtype_name(raw: str, *, path: str | None) -> str | None:
     from ..dtypes import lookup
 
@@ -774,21 +412,7 @@ def _dtype_name(raw: str, *, path: str | None) -> str | None:
 
 def preset_for_config(config: Mapping[str, Any], *, path: str | None = None) -> str:
     """The preset for a config dict, from `model_type`, else from `architectures`; never a silent guess."""
-    model_type = config.get("model_type")
-    if isinstance(model_type, str) and model_type in MODEL_TYPE_PRESETS:
-        return MODEL_TYPE_PRESETS[model_type]
-    archs = config.get("architectures")
-    if isinstance(archs, list):
-        for a in archs:
-            if isinstance(a, str) and a in _ARCHITECTURE_PRESETS:
-                return _ARCHITECTURE_PRESETS[a]
-    what = f"model_type {model_type!r}" if model_type is not None else "a config without model_type"
-    raise UsageError(
-        f"no preset for {what}; known model types: {', '.join(KNOWN_MODEL_TYPES)} "
-        "(or pass --arch and the sizes as flags)",
-        path=path,
-        rule="model-type",
-    )
+    return family_for_config(config, path=path).name
 
 
 def _reject_constant(token: str) -> float:

@@ -178,22 +178,6 @@ class Profile:
     norm_topk: bool = False  # top-k routing weights renormalised (mixtral)
 
 
-_LLAMA_LIKE = ("llama", "mistral", "qwen2", "gemma", "mixtral", "qwen2_moe")
-_MEASURED = ("gpt2", "llama", "mistral", "qwen2", "opt", "phi", "falcon", "gemma", "mixtral", "qwen2_moe")
-# transformers' config defaults per family for the keys read below.
-_DEFAULT_ACT = {
-    "gpt2": "gelu_new",
-    "bert": "gelu",
-    "roberta": "gelu",
-    "t5": "relu",
-    "opt": "relu",
-    "phi": "gelu_new",
-    "falcon": "gelu",
-    "chatglm": "silu",
-    "gemma": "gelu_pytorch_tanh",
-}
-
-
 def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
     for key in keys:
         v = config.get(key)
@@ -203,99 +187,65 @@ def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
 
 
 def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
-    """The saved-tensor profile of `hp.arch` (defaults of transformers' config classes when a key is absent)."""
+    """The saved-tensor profile of `hp.arch`, from its family record (transformers' config defaults when a key is
+    absent from `config`)."""
+    from .families import family
+
     cfg: Mapping[str, Any] = config or {}
-    arch = hp.arch
-    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or _DEFAULT_ACT.get(arch, "silu"))
-    if arch == "t5":
-        proj = str(cfg.get("feed_forward_proj", "relu"))
-        act = proj.removeprefix("gated-")
+    facts = family(hp.arch).memory
+    act = facts.act
+    for key in (*facts.act_keys, "hidden_act", "activation_function"):
+        if isinstance(cfg.get(key), str) and cfg[key]:
+            act = str(cfg[key])
+            break
+    act = act.removeprefix("gated-")  # t5's feed_forward_proj spells the gating in the activation
     d_head = hp.d_head if hp.heads else 0
     rotary = 0
-    if arch in (*_LLAMA_LIKE, "falcon", "chatglm"):
+    if facts.rotary == "full":
         rotary = d_head
-    elif arch == "phi":
-        rotary = int(d_head * _num(cfg, "partial_rotary_factor", default=0.5))
-    learned = 0
-    if arch in ("gpt2", "bert", "roberta"):
-        learned = hp.max_positions or 0
-    elif arch == "opt":
-        learned = (hp.max_positions or 0) + 2
-    if arch == "gpt2":
-        drops = (
-            _num(cfg, "embd_pdrop", default=0.1),
-            _num(cfg, "attn_pdrop", default=0.1),
-            _num(cfg, "resid_pdrop", default=0.1),
-            0.0,
-        )
-    elif arch in ("bert", "roberta"):
-        hidden = _num(cfg, "hidden_dropout_prob", default=0.1)
-        drops = (hidden, _num(cfg, "attention_probs_dropout_prob", default=0.1), hidden, 0.0)
-    elif arch == "opt":
-        # transformers' OPTDecoder applies no dropout to the embeddings, only after attention and MLP.
-        drops = (
-            0.0,
-            _num(cfg, "attention_dropout"),
-            _num(cfg, "dropout", default=0.1),
-            _num(cfg, "activation_dropout"),
-        )
-    elif arch == "t5":
-        rate = _num(cfg, "dropout_rate", default=0.1)
-        drops = (rate, rate, rate, rate)
-    elif arch == "phi":
-        drops = (_num(cfg, "embd_pdrop"), _num(cfg, "attention_dropout"), _num(cfg, "resid_pdrop"), 0.0)
-    elif arch in ("falcon", "chatglm"):
-        drops = (0.0, _num(cfg, "attention_dropout"), _num(cfg, "hidden_dropout"), 0.0)
-    else:
-        drops = (0.0, _num(cfg, "attention_dropout"), 0.0, 0.0)
-    norm = "layernorm"
-    if arch in (*_LLAMA_LIKE, "t5") or (arch == "chatglm" and bool(hp.get("rmsnorm", True))):
-        norm = "rmsnorm"
-    # Parallel blocks (phi; falcon with parallel_attn) feed attention and MLP from one norm output.
-    norms = 2
-    if arch == "phi":
-        norms = 1
-    elif arch == "falcon":
-        if hp.get("new_decoder_architecture", False):
-            norms = int(hp.get("num_ln_in_parallel_attn") or 2)
-        elif hp.get("parallel_attn", True):
-            norms = 1
-    gated = arch in (*_LLAMA_LIKE, "chatglm") or (arch == "t5" and bool(hp.get("gated", False)))
+    elif facts.rotary == "partial":
+        rotary = int(d_head * _num(cfg, facts.rotary_key, default=facts.rotary_default))
+    learned = 0 if facts.learned_positions is None else (hp.max_positions or 0) + facts.learned_positions
+    drops = tuple(_num(cfg, *keys, default=default) if keys else default for keys, default in facts.dropouts)
+    norm = "layernorm" if hp.get("rmsnorm") is False else facts.norm  # chatglm's switch
+    gated = facts.mlp == "gated" or bool(hp.get("gated", False))  # t5's gated-* feed-forward
     return Profile(
         norm=norm,
-        norms_per_layer=norms,
+        norms_per_layer=facts.norms_per_layer(hp) if facts.norms_per_layer is not None else 2,
         mlp="gated" if gated else "plain",
         act=act,
         rotary_dim=rotary,
         learned_positions=learned,
-        position_ids_per_sequence=arch == "opt",
-        softmax_fp32=arch in _LLAMA_LIKE,
+        position_ids_per_sequence=facts.position_ids_per_sequence,
+        softmax_fp32=facts.softmax_fp32,
         p_embd=drops[0],
         p_attn=drops[1],
         p_resid=drops[2],
         p_act=drops[3],
-        measured=arch in _MEASURED,
+        measured=facts.measured,
         experts_per_token=(hp.experts_per_token or 1) if hp.num_experts else 1,
         num_experts=hp.num_experts or 0,
-        **_moe(hp, cfg),
+        **_moe(hp, cfg, facts.norm_topk),
     )
 
 
-def _moe(hp: HParams, cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Which layers route tokens to experts, and the expert widths (transformers' mixtral / qwen2_moe)."""
+def _moe(hp: HParams, cfg: Mapping[str, Any], norm_topk: bool) -> dict[str, Any]:
+    """Which layers route tokens to experts, and the expert widths (transformers' mixtral / qwen2_moe / qwen3_moe)."""
     if not hp.num_experts:
         return {}
-    if hp.arch == "qwen2_moe":
-        step = int(hp.get("decoder_sparse_step", 1) or 1)
-        dense = set(hp.get("mlp_only_layers", ()) or ())
-        n = sum(1 for i in range(hp.layers) if i not in dense and (i + 1) % step == 0)
-        return {
-            "moe_layers": n,
-            "moe_ff": int(hp.get("moe_intermediate_size", 1408)),
-            "shared_ff": int(hp.get("shared_expert_intermediate_size", 5632)),
-            "norm_topk": bool(cfg.get("norm_topk_prob", False)),
-        }
-    return {"moe_layers": hp.layers, "moe_ff": hp.d_ff or 0, "norm_topk": True}
+    moe_ff = hp.get("moe_intermediate_size")
+    if moe_ff is None:  # every layer sparse, the experts as wide as d_ff (mixtral)
+        topk = bool(cfg.get("norm_topk_prob", norm_topk))
+        return {"moe_layers": hp.layers, "moe_ff": hp.d_ff or 0, "norm_topk": topk}
+    step = int(hp.get("decoder_sparse_step", 1) or 1)
+    dense = set(hp.get("mlp_only_layers", ()) or ())
+    n = sum(1 for i in range(hp.layers) if i not in dense and (i + 1) % step == 0)
+    return {
+        "moe_layers": n,
+        "moe_ff": int(moe_ff),
+        "shared_ff": int(hp.get("shared_expert_intermediate_size", 0) or 0),
+        "norm_topk": bool(cfg.get("norm_topk_prob", norm_topk)),
+    }
 
 
 # Extra tensors (in units of d_ff) an activation function saves beyond its output: HF's `gelu_new` and
@@ -568,11 +518,13 @@ def _assumptions(
     hp: HParams, prof: Profile, opts: MemoryOptions, params: int, kv: KVCache, kt_formula: str
 ) -> list[str]:
     """Every choice behind the figures, in the order of the tables."""
-    from .hparams import HF_DEFAULTS
+    from .families import BY_NAME, FAMILIES
 
     dt = opts.act_dtype
+    known = BY_NAME.get(hp.arch)
+    defaults = (known.defaults if known is not None else None) or {}
     out = [
-        f"{key} not in config.json: transformers' default {HF_DEFAULTS.get(hp.arch, {}).get(key)!r} used"
+        f"{key} not in config.json: transformers' default {defaults.get(key)!r} used"
         for key in getattr(hp, "defaults_used", ())
     ]
     if hp.max_positions and opts.seq > hp.max_positions and prof.learned_positions:
@@ -615,7 +567,8 @@ def _assumptions(
         if prof.measured:
             out.append(f"activation model checked against autograd's saved tensors for HF {hp.arch}")
         else:
-            out.append(f"activation model checked against autograd for {', '.join(_MEASURED)}; {hp.arch} by analogy")
+            measured = ", ".join(f.name for f in FAMILIES if f.memory.measured)
+            out.append(f"activation model checked against autograd for {measured}; {hp.arch} by analogy")
         out.append("not counted: the logits output, gradients in flight, allocator fragmentation, CUDA context")
         wb = _b(opts.dtype)
         if opts.mixed_precision:
