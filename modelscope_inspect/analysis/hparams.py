@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import MalformedFileError, UsageError
 from .families import FAMILIES, family, family_for_config
 from .families import KNOWN_MODEL_TYPES as KNOWN_MODEL_TYPES  # re-exported: the model types a config may name
+from .families.base import head_kind, num_labels
 
 # A config.json is a few KB; refuse anything absurd before reading it (bounded memory on bad input).
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -280,6 +281,8 @@ class HParams:
             extras = dict(update.pop("extras", {}))
             read.update(update)
 
+        if fam.heads == "generic" and head_kind(archs)[0] in ("seq-cls", "token-cls"):
+            extras.setdefault("num_labels", num_labels(config))
         num_experts = config.get("num_local_experts") or config.get("num_experts")
         experts_per_token = config.get("num_experts_per_tok")
         sliding = read["sliding_window"]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 from .families import PRESETS as PRESETS  # re-exported: the presets --arch accepts
 from .families import family
-from .families.base import Build, LinearSpec, ParamTerm
+from .families.base import Build, LinearSpec, ParamTerm, apply_head
 from .hparams import HParams
 
 if TYPE_CHECKING:
@@ -75,7 +75,9 @@ class ParamReport:
 def count_params(hp: HParams, *, lora_r: int | None = None, lora_targets: Sequence[str] | None = None) -> ParamReport:
     """Every parameter of `hp.arch`'s reference implementation, term by term (and LoRA adapters if asked)."""
     b = Build()
-    family(hp.arch).build(hp, b)
+    fam = family(hp.arch)
+    fam.build(hp, b)
+    apply_head(hp, b, fam)
     for key in hp.defaults_used:
         b.assumptions.append(f"{key} not in config.json: transformers' default used")
     if hp.torch_dtype is None:

@@ -164,7 +164,82 @@ class Family:
     memory: MemoryFacts = field(default_factory=MemoryFacts)
     encoder_only: bool = False
     encoder_decoder: bool = False
+    # Task heads named by `architectures`: "generic" (a decoder whose …Model, …ForSequenceClassification,
+    # …ForTokenClassification and …ForQuestionAnswering follow transformers' Generic* heads, applied by
+    # `apply_head`), "builder" (the builder reads `hp.get("head")` itself), or "none" (no HF head classes).
+    heads: str = "generic"
+    lm_terms: tuple[str, ...] = ("lm_head",)  # the terms of the language-model head a base model lacks
 
     @property
     def reads_config(self) -> bool:
         return self.defaults is not None
+
+
+# `architectures` suffix → head kind, longest first ("…ForCausalLM" before "…Model").
+HEAD_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("ForSequenceClassification", "seq-cls"),
+    ("ForTokenClassification", "token-cls"),
+    ("ForQuestionAnswering", "qa"),
+    ("ForConditionalGeneration", "lm"),
+    ("ForCausalLM", "lm"),
+    ("LMHeadModel", "lm"),
+    ("ForMaskedLM", "mlm"),
+    ("ForPreTraining", "pretraining"),
+    ("EncoderModel", "encoder"),
+    ("Model", "base"),
+)
+
+
+def head_kind(architectures: Iterable[str]) -> tuple[str, str | None]:
+    """The task head the first `architectures` entry names (`lm` when none does), and that name."""
+    for name in architectures:
+        for suffix, kind in HEAD_SUFFIXES:
+            if name.endswith(suffix):
+                return kind, name
+        return "unknown", name
+    return "lm", None
+
+
+def num_labels(config: Mapping[str, Any]) -> int:
+    """What transformers' PretrainedConfig takes as the label count: `id2label`'s size, else `num_labels`, else 2."""
+    id2label = config.get("id2label")
+    if isinstance(id2label, dict) and id2label:
+        return len(id2label)
+    n = config.get("num_labels")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 2
+
+
+def apply_head(hp: HParams, b: Build, fam: Family) -> None:
+    """Swap a decoder's language-model head for the head `hp.architectures` names (transformers' Generic*
+    classes: `score` without bias for sequence classification, `score` with bias for token classification,
+    `qa_outputs` (d → 2) for question answering; none for the base …Model). An unknown head is left out, said."""
+    if fam.heads != "generic":
+        return
+    kind, name = head_kind(hp.architectures)
+    if kind == "lm":
+        return
+    if kind not in ("base", "seq-cls", "token-cls", "qa"):
+        b.assumptions.append(
+            f"architectures names {name}, a head the {fam.name} family does not know: counted as the base model "
+            "without any head (mi params --exact counts it through transformers)"
+        )
+        kind = "base"
+    d = hp.d_model
+    b.terms[:] = [t for t in b.terms if t.name not in fam.lm_terms]
+    b.linears[:] = [x for x in b.linears if x.name not in fam.lm_terms]
+    b.assumptions[:] = [a for a in b.assumptions if not any(a.startswith(f"{t} weight tied") for t in fam.lm_terms)]
+    labels = int(hp.get("num_labels", 2) or 2)
+    if kind == "base":
+        b.assumptions.append(f"{name}: the base model, no language-model head")
+    elif kind == "seq-cls":
+        b.term("score", d * labels, 1, f"d·num_labels ({labels})", (r"(^|\.)score\.",))
+        b.linear("score", d, labels, 1)
+        b.assumptions.append(f"{name}: score head for {labels} labels, no bias")
+    elif kind == "token-cls":
+        b.term("score", lin(d, labels, True), 1, f"d·num_labels + num_labels ({labels})", (r"(^|\.)score\.",))
+        b.linear("score", d, labels, 1)
+        b.assumptions.append(f"{name}: token-classification head for {labels} labels")
+    else:
+        b.term("qa_outputs", lin(d, 2, True), 1, "2·d + 2 (start, end)", (r"(^|\.)qa_outputs\.",))
+        b.linear("qa_outputs", d, 2, 1)
+        b.assumptions.append(f"{name}: question-answering head (start and end logits)")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import MalformedFileError, UsageError
-from .base import Build, Family, MemoryFacts, dff, layer_re, lin, lm_head, reject, when
+from .base import Build, Family, MemoryFacts, dff, head_kind, layer_re, lin, lm_head, num_labels, reject, when
 
 if TYPE_CHECKING:
     from ..hparams import HParams
@@ -213,8 +213,23 @@ def _bert_like(hp: HParams, b: Build) -> None:
         (layer_re("layer", r"\d+", "intermediate"), layer_re("layer", r"\d+", "output", "dense")),
     )
     b.term("norms", 2 * 2 * d, n, "2 LayerNorm", (layer_re("layer", r"\d+", r"(attention\.)?output", "LayerNorm"),))
-    if head in ("base", "pretraining"):
+    roberta = hp.arch == "roberta"
+    pooled = head in ("base", "pretraining") or (head == "seq-cls" and not roberta)
+    if pooled:
         b.term("pooler", lin(d, d, True), 1, "d² + d", (r"(^|\.)pooler\.",))
+        b.linear("dense", d, d, 1)  # pooler.dense
+    labels = int(hp.get("num_labels", 2) or 2)
+    if head == "seq-cls" and roberta:  # RobertaClassificationHead: dense d→d, out_proj d→labels
+        b.term("classifier", lin(d, d, True) + lin(d, labels, True), 1, f"d² + d + (d + 1)·{labels}",
+               (r"(^|\.)classifier\.",))  # fmt: skip
+        b.linear("dense", d, d, 1)
+        b.linear("out_proj", d, labels, 1)
+    elif head in ("seq-cls", "token-cls"):
+        b.term("classifier", lin(d, labels, True), 1, f"(d + 1)·num_labels ({labels})", (r"(^|\.)classifier\.",))
+        b.linear("classifier", d, labels, 1)
+    elif head == "qa":  # qa_outputs is d → num_labels (2 by default: start and end)
+        b.term("qa_outputs", lin(d, labels, True), 1, f"(d + 1)·{labels}", (r"(^|\.)qa_outputs\.",))
+        b.linear("qa_outputs", d, labels, 1)
     if head in ("mlm", "pretraining"):
         tied = hp.tied if hp.tied is not None else True
         pats = (r"(^|\.)cls\.predictions\.", r"(^|\.)lm_head\.")
@@ -231,18 +246,25 @@ def _bert_like(hp: HParams, b: Build) -> None:
     if head == "pretraining":
         b.term("next-sentence head", lin(d, 2, True), 1, "2d + 2", (r"seq_relationship\.",))
         b.linear("seq_relationship", d, 2, 1)
-    if head in ("base", "pretraining"):
-        b.linear("dense", d, d, 1)  # pooler.dense
     if head in ("mlm", "pretraining"):
         b.linear("dense", d, d, 1)  # the MLM transform's dense
         b.linear("decoder", d, v, 1)
+    model = "BertModel" if hp.arch == "bert" else "RobertaModel"
     b.assumptions.append(
         {
-            "base": f"{'BertModel' if hp.arch == 'bert' else 'RobertaModel'} with its pooler (no task head)",
+            "base": f"{model} with its pooler (no task head)",
             "mlm": "masked-LM head (…ForMaskedLM, no pooler)",
             "pretraining": "BertForPreTraining: pooler, MLM and next-sentence heads",
+            "seq-cls": f"sequence-classification head for {labels} labels"
+            + (" (RobertaClassificationHead, no pooler)" if roberta else " on the pooler"),
+            "token-cls": f"token-classification head for {labels} labels, no pooler",
+            "qa": "question-answering head (start and end logits), no pooler",
         }[head]
     )
+    if hp.get("unknown_head"):
+        b.assumptions.append(
+            f"architectures names {hp.get('unknown_head')}, a head mi does not know: counted without it"
+        )
     b.linear("query", d, d, n)
     b.linear("key", d, d, n)
     b.linear("value", d, d, n)
@@ -314,8 +336,15 @@ def _t5(hp: HParams, b: Build) -> None:
     b.term(
         "decoder norms", 3 * d, nd, "3 RMS norms", (layer_re("decoder", "block", r"\d+", "layer", r"\d", "layer_norm"),)
     )
-    b.term("decoder final norm", d, 1, "d", (r"(^|\.)decoder\.final_layer_norm\.",))
-    lm_head(b, hp, hp.tied if hp.tied is not None else True)
+    if hp.get("head") == "encoder":
+        b.assumptions.append("T5EncoderModel: the shared embedding and the encoder (no decoder, no lm_head)")
+    else:
+        b.term("decoder final norm", d, 1, "d", (r"(^|\.)decoder\.final_layer_norm\.",))
+        lm_head(b, hp, hp.tied if hp.tied is not None else True)
+    if hp.get("unknown_head"):
+        b.assumptions.append(
+            f"architectures names {hp.get('unknown_head')}, a head mi does not know: counted without it"
+        )
     if hp.get("untied_in_config"):
         b.assumptions.append(
             "config says tie_word_embeddings false, but transformers ≥ 5 ties T5's lm_head anyway; a file saved by "
@@ -758,17 +787,25 @@ def _read_t5(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, Any]:
     # scaling); T5 v1.1 files written by transformers 4 hold a separate lm_head.
     if config.get("tie_word_embeddings") is False:
         extras["untied_in_config"] = True
+    kind, name = head_kind(v["architectures"])
+    if kind == "encoder":  # T5EncoderModel: the shared embedding and the encoder, nothing else
+        extras["head"] = "encoder"
+        return {"encoder_layers": layers, "decoder_layers": 0, "layers": layers, "tied": True, "extras": extras}
+    if kind not in ("lm", "base"):
+        extras["unknown_head"] = name
     return {"encoder_layers": layers, "decoder_layers": decoder, "layers": decoder, "tied": True, "extras": extras}
 
 
 def _read_bert(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, Any]:
-    names = v["architectures"]
-    head = "base"
-    if any(a.endswith("ForPreTraining") for a in names):
-        head = "pretraining"
-    elif any(a.endswith("ForMaskedLM") for a in names):
-        head = "mlm"
-    return {"extras": {"type_vocab_size": config.get("type_vocab_size", 2), "head": head}}
+    kind, name = head_kind(v["architectures"])
+    extras: dict[str, Any] = {"type_vocab_size": config.get("type_vocab_size", 2)}
+    if kind in ("seq-cls", "token-cls", "qa"):
+        extras["num_labels"] = num_labels(config)
+    elif kind not in ("mlm", "pretraining", "base", "lm"):
+        extras["unknown_head"] = name  # counted without it, and said
+        kind = "base"
+    extras["head"] = "base" if kind == "lm" else kind
+    return {"extras": extras}
 
 
 def _read_attention_bias(mlp_bias: bool) -> Any:
@@ -865,12 +902,13 @@ _BERT_MEMORY = MemoryFacts(norm="layernorm", mlp="plain", act="gelu", rotary="no
                            dropouts=_BERT_DROPS)  # fmt: skip
 
 FAMILIES: tuple[Family, ...] = (
-    Family("seed", _seed, "the seed notes' hand formula (what it leaves out is listed)",
+    Family("seed", _seed, "the seed notes' hand formula (what it leaves out is listed)", heads="none",
            memory=MemoryFacts(norm="layernorm", mlp="plain", act="relu", rotary="none")),
-    Family("torch-decoder", _torch_decoder, "torch.nn.TransformerDecoder (+ embedding, output layer)",
+    Family("torch-decoder", _torch_decoder, "torch.nn.TransformerDecoder (+ embedding, output layer)", heads="none",
            memory=MemoryFacts(norm="layernorm", mlp="plain", act="relu", rotary="none")),
     Family("torch-encoder-decoder", _torch_encoder_decoder, "torch.nn.Transformer (+ embeddings, output layer)",
-           memory=MemoryFacts(norm="layernorm", mlp="plain", act="relu", rotary="none"), encoder_decoder=True),
+           memory=MemoryFacts(norm="layernorm", mlp="plain", act="relu", rotary="none"), encoder_decoder=True,
+           heads="none"),
     Family(
         "gpt2", _gpt2, "transformers GPT2LMHeadModel", model_types=("gpt2",),
         architectures=("GPT2LMHeadModel", "GPT2Model"),
@@ -888,6 +926,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512,
                   "type_vocab_size": 2, "tie_word_embeddings": True},
         tied=True, read=_read_bert, unsupported=("add_cross_attention",), memory=_BERT_MEMORY, encoder_only=True,
+        heads="builder",
     ),
     Family(
         "roberta", _bert_like, "transformers RobertaModel / RobertaForMaskedLM", model_types=("roberta",),
@@ -895,15 +934,16 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512,
                   "type_vocab_size": 2, "tie_word_embeddings": True},
         tied=True, read=_read_bert, unsupported=("add_cross_attention",), memory=_BERT_MEMORY, encoder_only=True,
+        heads="builder",
     ),
     Family(
-        "t5", _t5, "transformers T5ForConditionalGeneration", model_types=("t5",),
-        architectures=("T5ForConditionalGeneration", "T5Model"),
+        "t5", _t5, "transformers T5ForConditionalGeneration / T5EncoderModel", model_types=("t5",),
+        architectures=("T5ForConditionalGeneration", "T5Model", "T5EncoderModel"),
         keys={"d_model": ("d_model",), "layers": ("num_layers",), "heads": ("num_heads",), "head_dim": ("d_kv",),
               "kv_heads": (), "d_ff": ("d_ff",), "max_positions": ()},
         defaults={"d_kv": 64, "d_ff": 2048, "num_heads": 8, "relative_attention_num_buckets": 32,
                   "feed_forward_proj": "relu", "tie_word_embeddings": True},
-        tied=True, read=_read_t5, encoder_decoder=True,
+        tied=True, read=_read_t5, encoder_decoder=True, heads="builder",
         memory=MemoryFacts(norm="rmsnorm", mlp="plain", act="relu", act_keys=("feed_forward_proj",), rotary="none",
                            dropouts=((("dropout_rate",), 0.1),) * 4),
     ),
@@ -980,7 +1020,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 32, "kv_channels": 128, "ffn_hidden_size": 13696, "seq_length": 2048,
                   "multi_query_attention": False, "multi_query_group_num": 1, "add_bias_linear": False,
                   "add_qkv_bias": False, "rmsnorm": True, "post_layer_norm": True, "tie_word_embeddings": False},
-        tied=False, read=_read_chatglm, unsupported=("pre_seq_len",),
+        tied=False, read=_read_chatglm, unsupported=("pre_seq_len",), heads="none",
         memory=MemoryFacts(dropouts=(((), 0.0), (("attention_dropout",), 0.0), (("hidden_dropout",), 0.0),
                                      ((), 0.0))),
     ),
