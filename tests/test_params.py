@@ -283,7 +283,7 @@ def test_unknown_arch_exit_2() -> None:
         (b"[1, 2]", "config.json must hold a JSON object"),
         (b"\xff\xfe\x00garbage", "config.json is not UTF-8"),
         (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
-        (b'{"model_type": "mamba2", "vocab_size": 10}', "no preset for model_type 'mamba2'; known model types: bert,"),
+        (b'{"model_type": "no_such_model", "vocab_size": 10}', "does not know model_type 'no_such_model'"),
         (b'{"vocab_size": 10}', "no preset for a config without model_type"),
         (b'{"model_type": "gpt2", "vocab_size": 10, "n_layer": 2}', "config.json has no 'n_embd'"),
         (b'{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2}', "has no 'vocab_size'"),
@@ -431,3 +431,38 @@ def test_inspect_folder_with_unknown_config_still_inspects(tmp_path: Path) -> No
     r = run_cli("inspect", str(tmp_path), "--json")
     assert r.code == 0, r.stderr
     assert "cross_check" not in json.loads(r.stdout)
+
+
+def test_unknown_model_type_counts_through_transformers_or_names_the_extra(tmp_path: Path) -> None:
+    """A model type no family record reads: counted through transformers on the meta device when it is
+    installed (the JSON says how), else the error lists the families and names the extra."""
+    import importlib.util
+
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"model_type": "xlm", "vocab_size": 100, "emb_dim": 32, "n_layers": 2, "n_heads": 4}))
+    r = run_cli("params", "--config", str(cfg), "--json")
+    if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:
+        assert r.code == 2 and "known model types:" in r.stderr and "[exact]" in r.stderr
+        return
+    import torch
+    import transformers
+
+    config = transformers.AutoConfig.for_model("xlm", vocab_size=100, emb_dim=32, n_layers=2, n_heads=4)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)  # no architectures: the causal-LM class
+    doc = json.loads(r.stdout)
+    assert r.code == 0 and doc["method"] == "transformers-meta"
+    assert doc["total_params"] == sum(p.numel() for p in model.parameters())
+    assert any("has no family record" in a for a in doc["assumptions"])
+
+
+def test_exact_agrees_with_the_analytic_count(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_bytes((ROOT / "examples" / "configs" / "llama-3-8b.json").read_bytes())
+    analytic = json.loads(run_cli("params", "--config", str(cfg), "--json").stdout)
+    r = run_cli("params", "--config", str(cfg), "--exact", "--json")
+    if r.code == 2 and "[exact]" in r.stderr:
+        pytest.skip("torch/transformers not installed")
+    exact = json.loads(r.stdout)
+    assert analytic["method"] == "analytic" and exact["method"] == "transformers-meta"
+    assert exact["total_params"] == analytic["total_params"] == 8_030_261_248

@@ -50,6 +50,7 @@ class ParamReport:
     linears: tuple[LinearSpec, ...] = ()
     lora: LoraReport | None = None
     is_moe: bool = False
+    method: str = "analytic"  # or "transformers-meta": the model class built on the meta device and counted
 
     @property
     def total_params(self) -> int:

@@ -63,6 +63,13 @@ def params_cmd(
             help="An HF config.json, a folder holding one, or a URL (hf://ORG/NAME, https://…/config.json).",
         ),
     ] = None,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Count through transformers on the meta device (any model type; needs torch + transformers).",
+        ),
+    ] = False,
     lora_r: Annotated[int | None, typer.Option("--lora-r", metavar="R", help="LoRA rank.")] = None,
     lora_targets: Annotated[
         str | None,
@@ -88,6 +95,7 @@ def params_cmd(
         dtype=dtype,
         lora_r=lora_r,
         lora_targets=lora_targets.split(",") if lora_targets is not None else None,
+        exact=exact,
         vocab=vocab,
         d_model=d_model,
         layers=layers,

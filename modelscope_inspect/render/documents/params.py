@@ -35,6 +35,7 @@ def params_body(report: ParamReport) -> dict[str, Any]:
     hp = report.hparams
     total = report.total_params or 1
     doc: dict[str, Any] = {
+        "method": report.method,
         "arch": report.arch,
         "model_type": hp.model_type,
         "total_params": report.total_params,
