@@ -6,6 +6,7 @@ to the api; without them the environment applies (`MI_HF_ENDPOINT` / `HF_ENDPOIN
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -48,3 +49,32 @@ MaxPositionsOpt = Annotated[
 TiedOpt = Annotated[
     bool | None, typer.Option("--tied/--untied", help="Output layer shares the embedding (preset default).")
 ]
+
+
+class Arch(StrEnum):
+    seed = "seed"
+    torch_decoder = "torch-decoder"
+    torch_encoder_decoder = "torch-encoder-decoder"
+    gpt2 = "gpt2"
+    bert = "bert"
+    roberta = "roberta"
+    t5 = "t5"
+    llama = "llama"
+    mistral = "mistral"
+    qwen2 = "qwen2"
+    gemma = "gemma"
+    opt = "opt"
+    phi = "phi"
+    falcon = "falcon"
+    chatglm = "chatglm"
+    mixtral = "mixtral"
+    qwen2_moe = "qwen2_moe"
+    qwen3 = "qwen3"
+    qwen3_moe = "qwen3_moe"
+
+
+# The presets by name, for `--help` (typer does not list an option's choices when it has a metavar).
+ARCH_HELP = (
+    "Preset: " + ", ".join(a.value for a in Arch) + ". Default: seed (the seed notes' hand formula); "
+    "README lists what each one counts."
+)
