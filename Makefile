@@ -2,26 +2,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PIP_FLAGS := -q -c constraints.txt
+PIP_FLAGS := --progress-bar off -c constraints.txt
+# pip's own lines, less the hundred "Requirement already satisfied" ones of a warm venv: what is collected and
+# installed stays visible. bash with pipefail, so a failing pip still fails the target through the filter.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PIP_SHOW := grep -v -E '^(Requirement already satisfied|Using cached|  )' || true
 
 .PHONY: demo test lint typecheck unit bench system-deps clean fixtures
 
 $(BIN)/python:
+	@echo "== venv: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # Runtime only (typer + rich): what `make demo` needs.
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install $(PIP_FLAGS) -e .
+	@echo "== pip: installing mi (typer + rich) into $(VENV)"
+	$(BIN)/pip install $(PIP_FLAGS) -e . | { $(PIP_SHOW); }
 	touch $@
 
 # Dev extras: torch 2.13.0 (local CPU wheel, pinned by constraints.txt), transformers, onnx, gguf, linters.
 $(VENV)/.dev-installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	@echo "== pip: installing mi with the dev extras into $(VENV) (torch, transformers, onnx, linters; about a minute on a fresh venv)"
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]' | { $(PIP_SHOW); }
 	touch $@ $(VENV)/.installed
 
 # Graphviz's `dot` renders PNG/SVG for `mi graph`; installed when we are root with apt, else tests skip visibly.
 system-deps:
+	@echo "== system-deps: graphviz (dot) for the PNG/SVG tests"
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
@@ -29,22 +38,27 @@ system-deps:
 	  else echo "note: graphviz (dot) missing and not root; PNG/SVG tests will be skipped"; fi; }
 
 demo: $(VENV)/.installed
+	@echo "== demo: mi inspect examples/tiny-gpt2"
 	$(BIN)/mi inspect examples/tiny-gpt2
 
 lint: $(VENV)/.dev-installed
+	@echo "== lint: ruff check, ruff format --check, lint-imports (the layer contracts)"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-installed
+	@echo "== typecheck: mypy --strict on the package (about half a minute)"
 	$(BIN)/mypy
 
 unit: $(VENV)/.dev-installed
+	@echo "== unit: the whole pytest suite"
 	$(BIN)/pytest -q
 
 test: system-deps $(VENV)/.dev-installed lint typecheck unit
 
 bench: $(VENV)/.dev-installed
+	@echo "== bench: every benchmark suite (ratios against the peer tools)"
 	$(BIN)/python benchmarks/run.py
 
 fixtures: $(VENV)/.dev-installed

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-WIDTH = 100
+WIDTH = 80
 _BLOCK = re.compile(r"<!-- example: (?P<name>[\w-]+) -->\n```console\n\$ mi (?P<args>[^\n]*)\n(?P<out>.*?)```", re.S)
 
 

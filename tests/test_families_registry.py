@@ -32,7 +32,7 @@ def test_readme_preset_table_is_the_registry() -> None:
 
 
 def test_arch_choices_and_model_types_come_from_the_records() -> None:
-    from modelscope_inspect.cli.params import Arch
+    from modelscope_inspect.cli.options import Arch
 
     assert [a.value for a in Arch] == [f.name for f in families.FAMILIES]
     assert set(KNOWN_MODEL_TYPES) == {t for f in families.FAMILIES for t in f.model_types if t.islower()}

@@ -197,7 +197,7 @@ def test_kv_dtype_and_layer_types(tmp_path: Path) -> None:
         (["--kv-dtype", "q4"], "unknown dtype 'q4'"),
         (["--attention", "magic"], "--attention"),
         (["--training", "--dtype", "int4"], "--training needs --dtype"),
-        (["--mixed-precision", "--dtype", "fp32"], "--mixed-precision needs"),
+        (["--training", "--mixed-precision", "--dtype", "fp32"], "--mixed-precision needs"),
         (["--group-size", "0"], "--group-size must be positive"),
     ],
 )

@@ -93,8 +93,9 @@ def test_chatglm_from_flags_gives_6243584000() -> None:
 
 
 def test_sub_byte_dtype_rounds_up() -> None:
-    doc = _json("--vocab", "3", "--d-model", "1", "--layers", "0", "--dtype", "i4")
-    assert doc["total_params"] == 7 and doc["total_bytes"] == 4  # 7 × 4 bits = 28 bits → 4 bytes
+    doc = _json("--vocab", "3", "--d-model", "1", "--layers", "1", "--dtype", "i4")
+    # 3 + 1 + (4·1² + 2·1·4) + 3 = 19 parameters; 19 × 4 bits = 76 bits → 10 bytes
+    assert doc["total_params"] == 19 and doc["total_bytes"] == 10
 
 
 def test_chatglm_seed_config_gives_6243584000(tmp_path: Path) -> None:
@@ -210,7 +211,7 @@ def test_lora_on_llama_7b() -> None:
     ("extra", "message"),
     [
         (("--lora-r", "8", "--lora-targets", "nope"), "no module named nope in llama; LoRA can target:"),
-        (("--lora-r", "8"), "--lora-targets is empty"),
+        (("--lora-r", "8"), "--lora-r needs --lora-targets: the linear modules of llama are down_proj, gate_proj"),
         (("--lora-targets", "q_proj"), "--lora-r must be a positive integer"),
         (("--lora-r", "0", "--lora-targets", "q_proj"), "--lora-r must be a positive integer"),
     ],
@@ -232,7 +233,7 @@ def test_lora_bad_input(extra: tuple[str, ...], message: str) -> None:
     [
         (("--vocab", "-5", "--d-model", "512", "--layers", "6"), "vocab must be positive, got -5"),
         (("--vocab", "100", "--d-model", "0", "--layers", "6"), "d_model must be positive, got 0"),
-        (("--vocab", "100", "--d-model", "64", "--layers", "-1"), "layers must be ≥ 0, got -1"),
+        (("--vocab", "100", "--d-model", "64", "--layers", "-1"), "layers must be positive, got -1"),
         (("--vocab", "100", "--d-model", "64", "--layers", "2", "--d-ff", "-3"), "d_ff must be positive"),
         (
             ("--vocab", "100", "--d-model", "512", "--layers", "6", "--heads", "7"),

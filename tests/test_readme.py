@@ -57,3 +57,13 @@ def test_python_example_runs() -> None:
             exec(compile(code, "README.md", "exec"), {})
     finally:
         os.chdir(cwd)
+
+
+def test_readme_says_which_python() -> None:
+    import tomllib
+
+    from tests.readme_examples import README, ROOT
+
+    needed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    version = needed.removeprefix(">=")
+    assert f"Python ≥ {version}" in README.read_text(encoding="utf-8")

@@ -104,10 +104,14 @@ def parse_expect(text: str | int) -> Expect:
     parts = re.split(r"±|\+/-|\+-", s)
     if len(parts) > 2:
         raise UsageError(f"expected params {s!r}: use N±TOL, e.g. 124M±1%")
+    if not parts[0].strip():
+        raise UsageError(f"expected params {s!r}: the count before the tolerance is missing; use N±TOL, e.g. 124M±1%")
     value = parse_count(parts[0])
     tol = 0
     if len(parts) == 2:
         t = parts[1].strip()
+        if not t:
+            raise UsageError(f"expected params {s!r}: the tolerance after ± is missing; use N±TOL, e.g. 124M±1%")
         if t.endswith("%"):
             try:
                 pct = Decimal(t[:-1])

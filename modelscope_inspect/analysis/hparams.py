@@ -175,6 +175,11 @@ class HParams:
         extras: Mapping[str, Any] | None = None,
     ) -> HParams:
         """Hyperparameters given on the command line (`mi params --vocab … --d-model … --layers …`)."""
+        if _is_int(layers) and layers <= 0 and arch not in ("t5", "torch-encoder-decoder"):
+            # A config may hold `num_hidden_layers: 0` (transformers builds that model, and it is counted
+            # exactly); on the command line `--layers 0` is a typo. Encoder-decoders take their depths from
+            # --encoder-layers / --decoder-layers.
+            raise UsageError(f"--layers must be positive, got {layers}", rule="hparam-positive")
         torch_dtype = _dtype_name(dtype, path=None) if dtype else None
         hp = cls(
             arch=arch,
@@ -409,7 +414,13 @@ def _dtype_name(raw: str, *, path: str | None) -> str | None:
         return lookup(raw).name
     except MalformedFileError:
         if path is None:
-            raise UsageError(f"unknown dtype {raw!r}", rule="dtype-known") from None
+            from ..dtypes import DTYPES
+
+            raise UsageError(
+                f"--dtype: unknown dtype {raw!r}; choose one of {', '.join(DTYPES)} (torch and safetensors "
+                "spellings such as float16, bfloat16, BF16 and fp16 are accepted too)",
+                rule="dtype-known",
+            ) from None
         return None  # an odd dtype string in a config is not worth refusing the whole file
 
 

@@ -103,9 +103,17 @@ def _with_lora(report: ParamReport, r: int | None, targets: Sequence[str] | None
     if r is None or r <= 0:
         raise UsageError("--lora-r must be a positive integer when LoRA targets are given", rule="lora")
     names = sorted({lin.name for lin in report.linears})
+    if not names:  # the seed's hand formula counts weights, not modules: there is nothing to name
+        raise UsageError(
+            f"the {report.arch} formula has no named linear modules for LoRA to target; give --arch PRESET "
+            "(torch-decoder, llama, …) or --config, with --lora-targets",
+            rule="lora",
+        )
     wanted = tuple(t.strip() for t in (targets or ()) if t.strip())
     if not wanted:
-        raise UsageError(f"--lora-targets is empty; {report.arch} has: {', '.join(names)}", rule="lora")
+        raise UsageError(
+            f"--lora-r needs --lora-targets: the linear modules of {report.arch} are {', '.join(names)}", rule="lora"
+        )
     unknown = [t for t in wanted if t not in names]
     if unknown:
         raise UsageError(

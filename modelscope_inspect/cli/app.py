@@ -15,9 +15,23 @@ import typer
 from .._version import __version__
 from ..errors import EXIT_UNREADABLE, InspectError
 
+# `\b` keeps click from re-flowing the example lines (a flag must never break at its hyphen).
+_EPILOG = """Examples:
+
+\b
+  mi inspect model.safetensors     parameters, bytes, dtypes, modules
+  mi params --config config.json   parameter count, term by term
+  mi memory --config config.json --seq 8192 --training
+  mi check model.safetensors --max-size 800MB --forbid-pickle
+  mi diff old.pth new.safetensors  what changed between two checkpoints
+  mi scan downloads/model.pth      pickle safety, without running it
+
+`mi COMMAND --help` lists each command's options; README.md has the details."""
+
 _APP_SETTINGS: dict[str, Any] = {
     "name": "mi",
     "help": "modelscope-inspect: what is inside a model file and what it will cost. Never runs code from the file.",
+    "epilog": _EPILOG,
     "add_completion": False,
     "no_args_is_help": True,
     "pretty_exceptions_enable": False,
@@ -25,6 +39,27 @@ _APP_SETTINGS: dict[str, Any] = {
     "context_settings": {"help_option_names": ["-h", "--help"]},
 }
 app = typer.Typer(**_APP_SETTINGS)
+
+
+def _no_hyphen_breaks() -> None:
+    """click wraps help text with `textwrap`, which also breaks after hyphens: `--arch torch-` / `decoder`,
+    `--kv-` / `heads`. Our help names flags and presets everywhere, so lines break at spaces only. (typer
+    vendors click, which keeps its wrapper in a private module; if it moves, help wraps as before.)"""
+    import importlib
+    import textwrap
+
+    for name in ("typer._click._textwrap", "click._textwrap"):
+        try:
+            wrapper = importlib.import_module(name).TextWrapper
+        except (ImportError, AttributeError):
+            continue
+        # textwrap splits with `wordsep_re` when break_on_hyphens is set (the default), with
+        # `wordsep_simple_re` (whitespace only) otherwise.
+        wrapper.wordsep_re = textwrap.TextWrapper.wordsep_simple_re
+        return
+
+
+_no_hyphen_breaks()
 
 
 def _report(exc: BaseException, message: str, code: int) -> typer.Exit:
@@ -55,7 +90,10 @@ def register(name: str, fn: Callable[..., Any]) -> None:
             msg = f"internal error: {type(exc).__name__}: {exc} (set MI_DEBUG=1 for the traceback and report it)"
             raise _report(exc, msg, EXIT_UNREADABLE) from None
 
-    app.command(name)(wrapper)
+    # The command list of `mi --help` shows this first line whole (click would cut a long first sentence
+    # with "..."); each command's docstring starts with a line short enough for 80 columns.
+    short = (fn.__doc__ or "").strip().split("\n", 1)[0].strip()
+    app.command(name, short_help=short or None)(wrapper)
 
 
 def _version(value: bool) -> None:

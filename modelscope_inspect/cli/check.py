@@ -52,12 +52,17 @@ def check_cmd(
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Check model files against budgets (size, parameters, dtypes, pickle, group shares) for CI.
+    """Check model files against CI budgets: size, params, dtypes, pickle.
 
     Budgets come from flags and from [tool.mi.check] in the nearest pyproject.toml. Exit 0 every rule
     passes, 1 a budget is breached, 2 a file cannot be read.
 
-    Example: mi check model.safetensors --max-size 800MB --max-params 200M --allow-dtypes bf16,f16
+    Examples:
+
+    \b
+      mi check model.safetensors --max-size 800MB --max-params 200M
+      mi check model.safetensors --allow-dtypes bf16,f16 --forbid-pickle
+      mi check models/ --expect-params 124M±1% --max-share embedding=0.3
     """
     from ..analysis.check import Budget, dtypes_list, parse_count, parse_expect, parse_share, parse_size
     from ..api.check import check_paths

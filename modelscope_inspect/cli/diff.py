@@ -19,11 +19,17 @@ def diff_cmd(
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """What changed between two checkpoints: added, removed, reshaped and retyped tensors, param/byte deltas.
+    """What changed between two checkpoints, across formats.
+
+    Added, removed, reshaped and retyped tensors, and the parameter and byte deltas.
 
     Works across formats (a .pth against its .safetensors). Exit 0 identical, 1 different, 2 unreadable.
 
-    Example: mi diff old/model.pth new/model.safetensors
+    Examples:
+
+    \b
+      mi diff old/model.pth new/model.safetensors
+      mi diff a.safetensors b.safetensors --values
     """
     from ..api.diff import diff_paths
     from ..api.outcome import exit_code

@@ -41,12 +41,17 @@ def graph_cmd(
     ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Draw a model without a browser: module structure, ONNX graph, or torchviz autograd graph.
+    """Draw a model: its module structure, ONNX graph or autograd graph.
 
     State dicts, safetensors and GGUF files give their module hierarchy (repeated blocks folded, share of
     each block); ONNX files give their operator graph. PNG and SVG need Graphviz's `dot`.
 
-    Example: mi graph examples/tiny-gpt2 --png -o tiny-gpt2.png
+    Examples:
+
+    \b
+      mi graph examples/tiny-gpt2 --png -o tiny-gpt2.png
+      mi graph model.onnx --svg
+      mi graph model.pth --dot --depth 2
     """
     from ..api.graph import graph_input
     from ..api.model import open_model

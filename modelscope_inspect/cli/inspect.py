@@ -37,11 +37,18 @@ def inspect_cmd(
         ),
     ] = None,
 ) -> None:
-    """What is inside a model file: parameters, bytes, dtypes, module tree with shares.
+    """What is inside a model file: parameters, bytes, dtypes, modules.
+
+    The module tree shows each block's share of the parameters.
 
     Reads headers only and never runs code from the file.
 
-    Example: mi inspect model.safetensors --depth 2
+    Examples:
+
+    \b
+      mi inspect model.safetensors --depth 2
+      mi inspect model.pth --tensors --filter '*.attn.*'
+      mi inspect hf://org/name --json
     """
     from ..api.model import open_model
     from ..api.params import cross_check_for

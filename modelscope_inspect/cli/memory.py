@@ -9,6 +9,7 @@ import typer
 
 from ..errors import UsageError
 from .options import (
+    Arch,
     DFFOpt,
     DModelOpt,
     EndpointOpt,
@@ -59,14 +60,25 @@ def memory_cmd(
         bool, typer.Option("--training", help="Training: gradients, optimizer, saved activations.")
     ] = False,
     optimizer: Annotated[
-        str, typer.Option("--optimizer", metavar="NAME", help="adam, adamw or sgd (no momentum).")
-    ] = "adamw",
+        str | None,
+        typer.Option(
+            "--optimizer", metavar="NAME", help="With --training: adamw (default), adam or sgd (no momentum)."
+        ),
+    ] = None,
     mixed_precision: Annotated[
-        bool, typer.Option("--mixed-precision", help="fp16/bf16 compute with an fp32 master copy and fp32 states.")
+        bool,
+        typer.Option(
+            "--mixed-precision", help="With --training: fp16/bf16 compute, an fp32 master copy and fp32 states."
+        ),
     ] = False,
     recompute: Annotated[
-        str, typer.Option("--recompute", metavar="MODE", help="Activation recomputation: none, selective or full.")
-    ] = "none",
+        str | None,
+        typer.Option(
+            "--recompute",
+            metavar="MODE",
+            help="With --training: activation recomputation none (default), selective, full.",
+        ),
+    ] = None,
     attention: Annotated[
         str, typer.Option("--attention", metavar="KIND", help="eager (keeps s×s probabilities), sdpa or flash.")
     ] = "sdpa",
@@ -82,7 +94,10 @@ def memory_cmd(
     arch: Annotated[
         str | None,
         typer.Option(
-            "--arch", metavar="PRESET", help="Preset (as in mi params); default: from the config, seed with flags."
+            "--arch",
+            metavar="PRESET",
+            help="Preset, as in mi params (" + ", ".join(a.value for a in Arch) + "). Default: from the config; "
+            "seed with size flags.",
         ),
     ] = None,
     vocab: VocabOpt = None,
@@ -102,12 +117,19 @@ def memory_cmd(
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Memory for inference and training: weights, KV cache, activations, optimizer, FLOPs, with every assumption.
+    """Memory for inference and training, with every assumption.
+
+    Weights at every precision, KV cache, activations, optimizer states and FLOPs.
 
     From a model folder (its config.json), a config.json, or the same size flags as `mi params`.
     Exact bytes in --json; GiB (1024-based) in the tables. Never imports torch.
 
-    Example: mi memory --config config.json --seq 8192 --dtype bf16 --training --optimizer adamw --mixed-precision
+    Examples:
+
+    \b
+      mi memory examples/tiny-gpt2 --seq 8192
+      mi memory --config config.json --dtype bf16 --seq 8192
+      mi memory --config config.json --training --mixed-precision
     """
     from ..analysis.memory import (
         Attention,
@@ -132,15 +154,26 @@ def memory_cmd(
     if (path is not None or config is not None) and given:
         raise UsageError(f"the config gives the sizes; drop {', '.join(given)}", rule="options")
 
+    # Training-only flags without --training would change nothing the tables show but the FLOPs line: refuse
+    # them rather than ignore them.
+    training_only = [
+        flag
+        for flag, given_ in (("--optimizer", optimizer), ("--mixed-precision", mixed_precision or None),
+                             ("--recompute", recompute))
+        if given_ is not None
+    ]  # fmt: skip
+    if training_only and not training:
+        raise UsageError(f"{', '.join(training_only)} only apply with --training: add --training or drop them",
+                         rule="options")  # fmt: skip
     opts = MemoryOptions(
         batch=batch,
         seq=seq,
         dtype=parse_precision(dtype),
         kv_dtype=parse_precision(kv_dtype, option="--kv-dtype") if kv_dtype is not None else None,
         training=training,
-        optimizer=Optimizer(_choice(optimizer, tuple(Optimizer), "--optimizer")),
+        optimizer=Optimizer(_choice(optimizer or "adamw", tuple(Optimizer), "--optimizer")),
         mixed_precision=mixed_precision,
-        recompute=Recompute(_choice(recompute, tuple(Recompute), "--recompute")),
+        recompute=Recompute(_choice(recompute or "none", tuple(Recompute), "--recompute")),
         attention=Attention(_choice(attention, tuple(Attention), "--attention")),
         device=Device(_choice(device, tuple(Device), "--device")),
         group_size=group_size,

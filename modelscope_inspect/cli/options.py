@@ -6,9 +6,12 @@ to the api; without them the environment applies (`MI_HF_ENDPOINT` / `HF_ENDPOIN
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
+
+from ..analysis.families import PRESETS
 
 EndpointOpt = Annotated[
     str | None,
@@ -48,3 +51,14 @@ MaxPositionsOpt = Annotated[
 TiedOpt = Annotated[
     bool | None, typer.Option("--tied/--untied", help="Output layer shares the embedding (preset default).")
 ]
+
+
+# The presets `--arch` accepts: one per family record of analysis/families (the registry is small to import).
+Arch = StrEnum("Arch", {name: name for name in PRESETS})  # type: ignore[misc]
+
+
+# The presets by name, for `--help` (typer does not list an option's choices when it has a metavar).
+ARCH_HELP = (
+    "Preset: " + ", ".join(a.value for a in Arch) + ". Default: seed (the seed notes' hand formula); "
+    "README lists what each one counts."
+)

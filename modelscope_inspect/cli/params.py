@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from ..analysis.families import PRESETS
 from .options import (
+    ARCH_HELP,
+    Arch,
     DFFOpt,
     DModelOpt,
     EndpointOpt,
@@ -23,9 +23,6 @@ from .options import (
     VocabOpt,
 )
 
-# The presets `--arch` accepts: one per family record of analysis/families (the registry is small to import).
-Arch = StrEnum("Arch", {name: name for name in PRESETS})  # type: ignore[misc]
-
 
 def params_cmd(
     vocab: VocabOpt = None,
@@ -37,7 +34,7 @@ def params_cmd(
     head_dim: HeadDimOpt = None,
     arch: Annotated[
         Arch | None,
-        typer.Option("--arch", metavar="ARCH", help="Preset (see README); default: the seed's hand formula."),
+        typer.Option("--arch", metavar="ARCH", help=ARCH_HELP),
     ] = None,
     tied: TiedOpt = None,
     bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Linear biases (preset default).")] = None,
@@ -79,11 +76,18 @@ def params_cmd(
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Parameter count from hyperparameters or a config.json, term by term, with bytes at the dtype.
+    """Parameter count from sizes or a config.json, term by term.
 
-    Pure arithmetic, exact for each preset's reference implementation (torch.nn.Transformer, transformers).
+    Pure arithmetic, with the bytes at the dtype; exact for each preset's reference implementation
+    (torch.nn.Transformer, transformers).
 
-    Example: mi params --vocab 168283 --d-model 512 --layers 6 --arch torch-decoder --heads 8 --d-ff 2048
+    Examples:
+
+    \b
+      mi params --vocab 168283 --d-model 512 --layers 6
+      mi params --arch torch-decoder --vocab 168283 --d-model 512 --layers 6 \\
+        --heads 8 --d-ff 2048
+      mi params --config config.json --lora-r 8 --lora-targets q_proj,v_proj
     """
     from ..api.params import params_report
 

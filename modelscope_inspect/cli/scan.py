@@ -18,14 +18,20 @@ def scan_cmd(
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """List every global a pickle would import and every call it would make, without executing anything.
+    """Pickle safety: every global and call, found without running it.
+
+    Lists every global a pickle would import and every call it would make, without executing anything.
 
     Exit 0 clean, 1 something dangerous or unknown, 2 could not scan. safetensors, ONNX and GGUF files hold
     no pickle and scan clean once their header validates.
 
     A URL is scanned without downloading the weights: only the pickle bytes are fetched.
 
-    Example: mi scan downloads/model.pth
+    Examples:
+
+    \b
+      mi scan downloads/model.pth
+      mi scan models/ hf://org/name
     """
     from ..api.outcome import exit_code
     from ..api.scan import scan_paths

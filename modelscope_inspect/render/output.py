@@ -1,14 +1,28 @@
-"""The one output sink. A fresh rich `Console` per invocation so NO_COLOR / COLUMNS apply."""
+"""The one output sink. A fresh rich `Console` per invocation so NO_COLOR / COLUMNS apply.
+
+Every table and paragraph a view prints is laid out by `render.layout` for the console's width (a terminal's
+width, `COLUMNS`, or 80 columns in a pipe) and goes through `show`, which writes each line without the
+spaces rich pads cells and lines with: no line on stdout ends in a space, coloured or not.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+
+# Spaces at the end of a line, before any colour codes that close it (rich ends styled lines with `ESC[0m`).
+_TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.M)
+
+
+def strip_trailing(text: str) -> str:
+    """`text` with no space or tab at the end of any line (terminal colour codes kept)."""
+    return _TRAILING.sub(r"\1", text)
 
 
 class Output:
@@ -32,8 +46,15 @@ class Output:
         return Console(stderr=True, highlight=False, soft_wrap=True)
 
     def show(self, *items: RenderableType) -> None:
+        """Print renderables (plain strings are wrapped like table cells: numbers are never broken)."""
+        from .layout import Para
+
+        console = self.console
         for item in items:
-            self.console.print(item)
+            with console.capture() as capture:
+                console.print(Para(item) if isinstance(item, str) else item)
+            sys.stdout.write(strip_trailing(capture.get()))
+        sys.stdout.flush()
 
     def text(self, text: str) -> None:
         """Raw text on stdout, neither wrapped nor styled (DOT sources, file contents)."""

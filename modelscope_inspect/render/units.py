@@ -37,3 +37,8 @@ def share_bar(share: float, width: int = 20) -> str:
 def network_line(nbytes: int) -> str:
     """The line every command prints for a URL: the body bytes that crossed the network."""
     return f"read {nbytes:,} bytes ({human_bytes(nbytes)}) over the network"
+
+
+def shape_text(shape: tuple[int, ...] | list[int]) -> str:
+    """`(300, 16)` → `'[300×16]'`, `()` → `'[scalar]'`: the one shape notation of every table and tree."""
+    return "[" + ("×".join(str(d) for d in shape) or "scalar") + "]"

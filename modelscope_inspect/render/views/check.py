@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
-from rich.table import Table
 
+from ..layout import Column, Table
 from ..units import human_bytes, human_count, network_line
 
 if TYPE_CHECKING:
@@ -49,15 +49,12 @@ def check_view(report: CheckReport) -> list[RenderableType]:
             out.append(f"{r.path}: ERROR {r.error}")
             continue
         t = Table(
+            Column("rule", wrap=True, hang="  "),
+            Column("measured", wrap=True),
+            Column("limit", wrap=True),
+            Column("result", wrap=True),
             title=f"{r.path}  ({'PASS' if r.passed else 'FAIL'}; budgets from {r.budget_source})",
-            title_justify="left",
-            box=None,
-            pad_edge=False,
         )
-        t.add_column("rule")
-        t.add_column("measured", overflow="fold")
-        t.add_column("limit", overflow="fold")
-        t.add_column("result")
         for x in r.rules:
             result = "pass" if x.passed else "FAIL"
             if x.detail:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
-from rich.table import Table
 
-from ..units import human_bytes, human_count, network_line
+from ..layout import Column, Table, grid
+from ..units import human_bytes, human_count, network_line, shape_text
 
 if TYPE_CHECKING:
     from ...analysis.diff import DiffReport, TensorSide
@@ -16,7 +16,7 @@ LIST_LIMIT = 50  # rows per list in the table view; --json has everything
 
 
 def _shape(s: TensorSide) -> str:
-    return "[" + "×".join(str(d) for d in s.shape) + "]"
+    return shape_text(s.shape)
 
 
 def _signed(n: int, fmt: str = "count") -> str:
@@ -29,40 +29,43 @@ def _signed(n: int, fmt: str = "count") -> str:
 
 def diff_view(r: DiffReport) -> list[RenderableType]:
     """Summary grid, then added / removed / changed tensors, group deltas and value results."""
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    head.add_row("a", f"{r.path_a} ({r.format_a}, {r.params_a:,} params)")
-    head.add_row("b", f"{r.path_b} ({r.format_b}, {r.params_b:,} params)")
+    rows: list[tuple[str, str]] = [
+        ("a", f"{r.path_a} ({r.format_a}, {r.params_a:,} params)"),
+        ("b", f"{r.path_b} ({r.format_b}, {r.params_b:,} params)"),
+    ]
     if r.identical:
         verdict = "identical" + (" (values compared)" if r.values is not None else " structurally (values not read)")
     elif r.structurally_identical:
         verdict = "same structure, different values"
     else:
         verdict = "different"
-    head.add_row("result", verdict)
+    rows.append(("result", verdict))
     if r.rename:
         pa, pb = r.rename
-        head.add_row("rename", f"{r.renamed:,} names map by prefix {pa or '(none)'!r} → {pb or '(none)'!r}")
-    head.add_row(
-        "tensors",
-        f"{r.same:,} unchanged, {len(r.changed):,} changed, {len(r.added):,} added, {len(r.removed):,} removed",
+        rows.append(("rename", f"{r.renamed:,} names map by prefix {pa or '(none)'!r} → {pb or '(none)'!r}"))
+    rows.append(
+        (
+            "tensors",
+            f"{r.same:,} unchanged, {len(r.changed):,} changed, {len(r.added):,} added, {len(r.removed):,} removed",
+        )
     )
-    head.add_row("params", _signed(r.delta_params))
-    head.add_row("bytes", _signed(r.delta_bytes, "bytes") + " of tensor data")
+    rows.append(("params", _signed(r.delta_params)))
+    rows.append(("bytes", _signed(r.delta_bytes, "bytes") + " of tensor data"))
     for side, read in (("a", r.bytes_read_a), ("b", r.bytes_read_b)):
         if read is not None:
-            head.add_row("network", f"{side}: {network_line(read)}")
-    out: list[RenderableType] = [head]
+            rows.append(("network", f"{side}: {network_line(read)}"))
+    out: list[RenderableType] = [grid(rows)]
 
     def listing(title: str, sides: tuple[TensorSide, ...]) -> None:
         if not sides:
             return
-        t = Table(title=f"{title} ({len(sides):,})", title_justify="left", box=None, pad_edge=False)
-        t.add_column("name", overflow="fold")
-        t.add_column("shape")
-        t.add_column("dtype")
-        t.add_column("params", justify="right")
+        t = Table(
+            Column("name", wrap=True, hang="  "),
+            Column("shape", wrap=True),
+            Column("dtype"),
+            Column("params", "right"),
+            title=f"{title} ({len(sides):,})",
+        )
         for s in sides[:LIST_LIMIT]:
             note = f"  (tied to {s.shared_with})" if s.shared_with else ""
             t.add_row(s.name + note, _shape(s), s.dtype, human_count(s.params))
@@ -73,11 +76,13 @@ def diff_view(r: DiffReport) -> list[RenderableType]:
     listing("added in b", r.added)
     listing("removed from a", r.removed)
     if r.changed:
-        t = Table(title=f"changed ({len(r.changed):,})", title_justify="left", box=None, pad_edge=False)
-        t.add_column("name", overflow="fold")
-        t.add_column("a")
-        t.add_column("b")
-        t.add_column("params", justify="right")
+        t = Table(
+            Column("name", wrap=True, hang="  "),
+            Column("a", wrap=True),
+            Column("b", wrap=True),
+            Column("params", "right"),
+            title=f"changed ({len(r.changed):,})",
+        )
         for c in r.changed[:LIST_LIMIT]:
             t.add_row(
                 c.key, f"{_shape(c.a)} {c.a.dtype}", f"{_shape(c.b)} {c.b.dtype}", _signed(c.b.params - c.a.params)
@@ -87,12 +92,14 @@ def diff_view(r: DiffReport) -> list[RenderableType]:
             out.append(f"… {len(r.changed) - LIST_LIMIT:,} more (see --json)")
     moved = [g for g in r.groups if g.params_a != g.params_b or g.bytes_a != g.bytes_b]
     if moved:
-        t = Table(title="per group", title_justify="left", box=None, pad_edge=False)
-        t.add_column("group")
-        t.add_column("params a", justify="right")
-        t.add_column("params b", justify="right")
-        t.add_column("Δ params", justify="right")
-        t.add_column("Δ bytes", justify="right")
+        t = Table(
+            Column("group", wrap=True, hang="  "),
+            Column("params a", "right"),
+            Column("params b", "right"),
+            Column("Δ params", "right"),
+            Column("Δ bytes", "right"),
+            title="per group",
+        )
         for g in moved:
             t.add_row(
                 g.name,
@@ -110,10 +117,9 @@ def diff_view(r: DiffReport) -> list[RenderableType]:
             line += f", {len(skipped):,} not compared ({skipped[0].reason})"
         out.extend(["", line])
         if differ:
-            t = Table(box=None, pad_edge=False)
-            t.add_column("tensor", overflow="fold")
-            t.add_column("mismatched", justify="right")
-            t.add_column("max |a-b|", justify="right")
+            t = Table(
+                Column("tensor", wrap=True, hang="  "), Column("mismatched", "right"), Column("max |a-b|", "right")
+            )
             for v in differ[:LIST_LIMIT]:
                 t.add_row(
                     v.key,

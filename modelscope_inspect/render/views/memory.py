@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from ...analysis.memory import BITS, GIB, MemoryOptions, MemoryReport, MemoryTerm, Precision
+from ..layout import NBSP, Column, Table, bullets, grid
 
 
 def gib(n: int) -> str:
@@ -15,14 +15,11 @@ def gib(n: int) -> str:
 
 
 def _table(title: str, *, per_param: bool = False) -> Table:
-    t = Table(title=title, title_justify="left", box=None, pad_edge=False)
-    t.add_column("term")
-    t.add_column("bytes", justify="right")
-    t.add_column("GiB", justify="right")
+    cols = [Column("term", wrap=True, hang="  "), Column("bytes", "right"), Column("GiB", "right")]
     if per_param:
-        t.add_column("B/param", justify="right")
-    t.add_column("formula")
-    return t
+        cols.append(Column("B/param", "right"))
+    cols.append(Column("formula", wrap=True))
+    return Table(*cols, title=title)
 
 
 def _row(t: Table, term: MemoryTerm, *, per_param: bool = False, bold: bool = False, show_gib: bool = True) -> None:
@@ -42,46 +39,46 @@ def _dt_bytes(o: MemoryOptions) -> int:
 def memory_view(r: MemoryReport) -> list[RenderableType]:
     """The renderables `mi memory` prints, top to bottom."""
     o = r.options
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    head.add_row("source", r.source)
-    head.add_row("model", f"{r.arch}, {r.params:,} parameters")
-    head.add_row(
-        "shape",
-        f"batch {o.batch} × seq {o.seq}; weights {o.dtype}, activations {o.act_dtype}, KV cache {o.kv}; "
-        f"attention {o.attention}",
-    )
+    rows = [
+        ("source", r.source),
+        ("model", f"{r.arch}, {r.params:,} parameters"),
+        (
+            "shape",
+            f"batch {o.batch} × seq{NBSP}{o.seq}; weights {o.dtype}, activations {o.act_dtype}, KV cache {o.kv}; "
+            f"attention {o.attention}",
+        ),
+    ]
     if o.training:
-        head.add_row(
-            "training",
-            f"{o.optimizer}, {'mixed precision' if o.mixed_precision else 'pure ' + o.dtype.value}, "
-            f"recompute {o.recompute}, device {o.device}",
+        rows.append(
+            (
+                "training",
+                f"{o.optimizer}, {'mixed precision' if o.mixed_precision else 'pure ' + o.dtype.value}, "
+                f"recompute {o.recompute}, device {o.device}",
+            )
         )
-    out: list[RenderableType] = [head, Text("")]
+    out: list[RenderableType] = [grid(rows), ""]
 
-    w = Table(title="weights", title_justify="left", box=None, pad_edge=False)
-    w.add_column("precision")
-    w.add_column("bytes", justify="right")
-    w.add_column("GiB", justify="right")
+    w = Table(
+        Column("precision", wrap=True, hang="  "), Column("bytes", "right"), Column("GiB", "right"), title="weights"
+    )
     for p in Precision:
         n = r.weights_by_precision[p.value]
         mark = " ◀" if p == o.dtype else ""
         w.add_row(f"{p.value}{mark}", f"{n:,}", gib(n))
     if r.stored:
         w.add_row(f"as stored ({r.stored['dtypes']})", f"{r.stored['bytes']:,}", gib(r.stored["bytes"]))
-    out += [w, Text("")]
+    out += [w, ""]
     if r.stored and "bytes_read" in r.stored:
         from ..units import network_line
 
-        out += [Text(network_line(r.stored["bytes_read"])), Text("")]
+        out += [network_line(r.stored["bytes_read"]), ""]
 
     kv = _table("KV cache")
     _row(kv, MemoryTerm("per token, all layers", r.kv.per_token, "2·L·kv_heads·head_dim·bytes"), show_gib=False)
     sliding = any(t != o.seq for t in r.kv.tokens_per_layer)
     formula = "Σ layers: cached tokens × per-layer bytes × b" if sliding else "per token × s × b"
-    _row(kv, MemoryTerm(f"batch {o.batch} × seq {o.seq}", r.kv.bytes, formula))
-    out += [kv, Text("")]
+    _row(kv, MemoryTerm(f"batch {o.batch} × seq{NBSP}{o.seq}", r.kv.bytes, formula))
+    out += [kv, ""]
 
     L = r.hparams.get("layers")
     title = f"activations, {r.activation_kind}"
@@ -93,31 +90,25 @@ def memory_view(r: MemoryReport) -> list[RenderableType]:
     _row(act, MemoryTerm("total", r.activation_bytes, "sum"), bold=True)
     if o.training:
         _row(act, MemoryTerm("Korthikanti et al. 2022", r.korthikanti_bytes, r.korthikanti_formula))
-    out += [act, Text("")]
+    out += [act, ""]
 
     if o.training and r.training_bytes is not None:
         tr = _table("training", per_param=True)
         for term in r.training_terms:
             _row(tr, term, per_param=True)
         _row(tr, MemoryTerm("total", r.training_bytes, "sum"), per_param=True, bold=True)
-        out += [tr, Text("")]
+        out += [tr, ""]
     else:
         inf = _table("inference")
         _row(inf, MemoryTerm("weights + KV cache + working set", r.inference_bytes, "sum"), bold=True)
-        out += [inf, Text("")]
+        out += [inf, ""]
 
-    fl = Table(title="FLOPs", title_justify="left", box=None, pad_edge=False)
-    fl.add_column("term")
-    fl.add_column("value", justify="right")
-    fl.add_column("formula")
+    fl = Table(
+        Column("term", wrap=True, hang="  "), Column("value", "right"), Column("formula", wrap=True), title="FLOPs"
+    )
     for term in r.flops_terms:
         fl.add_row(term.name, f"{term.bytes:,}", term.formula)
-    out += [fl, Text("")]
+    out += [fl, ""]
 
-    a = Table(title="assumptions", title_justify="left", box=None, pad_edge=False, show_header=False)
-    a.add_column(no_wrap=True)
-    a.add_column()
-    for line in r.assumptions:
-        a.add_row("•", line)
-    out.append(a)
+    out.append(bullets(r.assumptions, "•  ", title=Text("assumptions", style="table.title")))
     return out

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
-from rich.table import Table
 
-from ...loaders.safety import Severity
+from ...loaders.safety import Severity, classify
+from ..layout import Column, Table, grid
 from ..units import network_line
 
 if TYPE_CHECKING:
@@ -21,34 +21,39 @@ _STATUS = {
 }
 
 
+def _globals(names: tuple[str, ...]) -> str:
+    """`16 globals, 11 not on the allowlist`: the rows below list those (and any calls)."""
+    n = len(names)
+    flagged = sum(1 for g in names if g.startswith("<") or classify(g) is not None)
+    noun = "global" if n == 1 else "globals"
+    if not n:
+        return "no globals"
+    return f"{n} {noun}, " + ("all on the allowlist" if not flagged else f"{flagged} not on the allowlist")
+
+
 def _file_view(f: FileScanReport) -> list[RenderableType]:
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    head.add_row("path", f.path)
-    head.add_row("format", f.format)
-    head.add_row("status", _STATUS[f.status])
+    rows: list[tuple[str, str]] = [("path", f.path), ("format", f.format), ("status", _STATUS[f.status])]
     for s in f.streams:
         err = f", broken: {s.error}" if s.error else ""
-        head.add_row(
-            "pickle",
-            f"{s.name} (protocol {s.protocol}, {len(s.globals)} globals, {s.calls} calls, "
-            f"bytes {s.start:,}–{s.end:,}{err})",
+        rows.append(
+            (
+                "pickle",
+                f"{s.name} (protocol {s.protocol}; {_globals(s.globals)}; {s.calls} calls; "
+                f"bytes {s.start:,}–{s.end:,}{err})",
+            )
         )
     for note in f.notes:
-        head.add_row("note", note)
+        rows.append(("note", note))
     if f.error:
-        head.add_row("error", f.error)
-    out: list[RenderableType] = [head]
+        rows.append(("error", f.error))
+    out: list[RenderableType] = [grid(rows)]
     if f.findings:
         multi = len({x.stream for x in f.findings}) > 1
-        t = Table(box=None, pad_edge=False)
-        t.add_column("severity")
+        cols = [Column("severity")]
         if multi:
-            t.add_column("stream", overflow="fold")
-        t.add_column("offset", justify="right")
-        t.add_column("opcode")
-        t.add_column("target", overflow="fold")
+            cols.append(Column("stream", wrap=True))
+        cols += [Column("offset", "right"), Column("opcode"), Column("target", wrap=True)]
+        t = Table(*cols)
         for x in f.findings:
             cells = [x.severity.value, *([x.stream] if multi else []), f"{x.offset:,}", x.opcode, x.target]
             t.add_row(*cells)
@@ -81,7 +86,8 @@ def scan_view(report: ScanReport) -> list[RenderableType]:
         summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         out.append("")
         n = len(report.files)
-        out.append(f"{n} file{'s' if n != 1 else ''} scanned: {summary}; {report.skipped} other entries skipped")
+        skipped = f"{report.skipped} other {'entry' if report.skipped == 1 else 'entries'} skipped"
+        out.append(f"{n} file{'s' if n != 1 else ''} scanned: {summary}; {skipped}")
     for note in report.notes:
         out.append(f"note: {note}")
     if report.bytes_read is not None:
