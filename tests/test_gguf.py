@@ -229,7 +229,7 @@ MALFORMED = [
     ("block", gguf_file([], [tinfo("t", [48], 2, 0)], b"\0" * 64), "gguf-block", "block size 32"),
     ("block_scalar", gguf_file([], [tinfo("t", [], 2, 0)], b"\0" * 64), "gguf-block", "block size 32"),
     ("overflow", gguf_file([], [tinfo("t", [2**40, 2**40, 2**40], 0, 0)]), "shape-overflow", "overflows"),
-    ("bounds", gguf_file([], [tinfo("t", [8], 0, 0)], b"\0" * 16), "gguf-offsets", "16-byte data section"),
+    ("bounds", gguf_file([], [tinfo("t", [8], 0, 0)], b"\0" * 16), "truncated", "the download is incomplete"),
     ("unaligned", gguf_file([], [tinfo("t", [2], 0, 4)], b"\0" * 64), "gguf-offsets", "alignment"),
     (
         "overlap",

@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..dtypes import TORCH_STORAGE_DTYPES, lookup
+from ..dtypes import TORCH_STORAGE_DTYPES, lookup, torch_dtype
 from ..errors import MalformedFileError, UnsafePickleError
 from ..inventory import TensorRecord, TorchInfo
 from .pickle_walk import Call, Global, PersistentId, SetLike, WalkResult
@@ -271,7 +271,8 @@ def _ints(value: Any, what: str, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _storage(pid: Any, where: str, dtype_override: str | None) -> StorageRef:
+def storage_ref(pid: Any, where: str, dtype_override: str | None) -> StorageRef:
+    """The storage a persistent id `('storage', cls, key, location, numel[, view])` names."""
     if not isinstance(pid, PersistentId):
         raise MalformedFileError("tensor storage is not a persistent id", path=where, rule="pickle-tensor")
     t = pid.pid
@@ -378,8 +379,11 @@ def _tensor(call: Call, name: str, where: str, is_param: bool, extra: list[Tenso
             dq = _qual(args[6]) if len(args) > 6 else None
             if dq is None or not dq.startswith("torch."):
                 raise MalformedFileError("_rebuild_tensor_v3 without a dtype", path=where, rule="pickle-tensor")
-            dtype_override = lookup(dq).name
-        storage = _storage(args[0], where, dtype_override)
+            found = torch_dtype(dq)
+            if found is None:
+                raise MalformedFileError(f"tensor {name!r} has unknown dtype {dq}", path=where, rule="dtype-known")
+            dtype_override = found.name
+        storage = storage_ref(args[0], where, dtype_override)
         offset = args[1]
         if type(offset) is not int or offset < 0:
             raise MalformedFileError(f"tensor {name!r} has a bad storage offset", path=where, rule="pickle-tensor")
@@ -702,9 +706,15 @@ def check_numel(shape: tuple[int, ...], where: str, name: str) -> int:
     return n
 
 
+def storage_item_bits(dtype: str) -> int:
+    """Bits of one element of a typed storage: a whole byte at least (a QUInt4x2Storage counts bytes, each
+    holding two of its tensor's elements)."""
+    return max(lookup(dtype).bits, 8)
+
+
 def storage_nbytes(st: StorageRef) -> int:
     """Bytes the persistent id says the storage holds."""
-    return st.numel if st.untyped else st.numel * lookup(st.dtype).bits // 8
+    return st.numel if st.untyped else st.numel * storage_item_bits(st.dtype) // 8
 
 
 def spec_record(spec: TensorSpec, rel: str, where: str, storage_bytes: int, rule: str) -> TensorRecord:
@@ -713,12 +723,12 @@ def spec_record(spec: TensorSpec, rel: str, where: str, storage_bytes: int, rule
     dt = lookup(spec.dtype)
     item_bits = dt.bits
     numel = check_numel(spec.shape, where, spec.name)
-    nbytes = dt.nbytes(numel)
+    nbytes = (numel * item_bits + 7) // 8  # torch pads sub-byte quantized storages (7 × quint4x2: 4 bytes)
     first = spec.offset + st.view_offset
     offset_bytes = first * item_bits // 8
     if numel:
         last = first + sum((d - 1) * s for d, s in zip(spec.shape, spec.stride, strict=True))
-        if (last + 1) * item_bits // 8 > storage_bytes:
+        if ((last + 1) * item_bits + 7) // 8 > storage_bytes:
             raise MalformedFileError(
                 f"tensor {spec.name!r} reaches past the end of storage {st.key!r}", path=where, rule=rule
             )

@@ -11,13 +11,15 @@ from __future__ import annotations
 import struct
 import zipfile
 import zlib
+from typing import Any
 
 from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
 from ..inventory import TensorRecord
 from .base import FileScan
-from .pickle_walk import walk
+from .identify import cut_inside, truncated
+from .pickle_walk import Call, PersistentId, walk
 from .source import ByteSource, SourceIO
-from .torch_pickle import collect, describe, spec_record, storage_nbytes, vet_pickle
+from .torch_pickle import collect, describe, spec_record, storage_nbytes, storage_ref, vet_pickle
 
 MAX_PICKLE = 256 << 20  # data.pkl of a 70B state_dict is ~200 KB; whole-module pickles a few MB
 INFLATE_STEP = 1 << 20  # output produced per zlib call, so memory grows by small steps up to the cap
@@ -101,13 +103,105 @@ def _inflate(src: ByteSource, info: zipfile.ZipInfo, start: int, cap: int) -> by
     return b"".join(parts)
 
 
+ZIP64_EXTRA = 0x0001
+MAX_WALK = 1_000_000  # local headers walked to measure a cut archive
+MAX_STORAGES = 10_000_000  # persistent ids collected from a cut archive's data.pkl
+
+
+def _storage_bytes(value: Any, where: str) -> dict[str, int]:
+    """Bytes of every storage the persistent ids of a walked data.pkl name (key → bytes), found without
+    interpreting the pickle any further."""
+    out: dict[str, int] = {}
+    todo, seen = [value], 0
+    while todo and seen < MAX_STORAGES:
+        obj = todo.pop()
+        seen += 1
+        if isinstance(obj, PersistentId):
+            try:
+                ref = storage_ref(obj, where, None)
+            except MalformedFileError:
+                continue
+            out[ref.key] = storage_nbytes(ref)
+        elif isinstance(obj, dict):
+            todo.extend(x for kv in obj.items() for x in kv)
+        elif isinstance(obj, list | tuple):
+            todo.extend(obj)
+        elif isinstance(obj, Call):
+            todo.extend([obj.args, obj.state, *obj.list_items])
+            todo.extend(x for kv in obj.dict_items for x in kv)
+    return out
+
+
+def cut_archive(src: ByteSource) -> MalformedFileError | None:
+    """For a zip whose central directory cannot be found: the `truncated` error when its first bytes are intact
+    (a download cut short), else None.
+
+    The central directory and its end record sit at the end of a zip, so any cut loses them (torch then says
+    "failed finding central directory"). torch writes `data.pkl` first and sizes every member after its data
+    (a data descriptor), so local headers cannot be walked; the pickle's persistent ids give each storage's
+    bytes instead, a lower bound on the archive's size. Other zips are measured by walking their local headers.
+    """
+    size = src.size
+    hdr = src.read_at(0, LOCAL_HEADER.size)
+    if len(hdr) < LOCAL_HEADER.size:
+        return cut_inside(src.name, "the first zip header", size)
+    _sig, _ver, flags, method, _t, _d, _crc, csize, _usize, n_name, n_extra = LOCAL_HEADER.unpack(hdr)
+    name = src.read_at(LOCAL_HEADER.size, n_name).decode("utf-8", "replace")
+    start = LOCAL_HEADER.size + n_name + n_extra
+    if name.lower().endswith("data.pkl") and method == zipfile.ZIP_STORED:
+        data = src.read_at(start, min(max(size - start, 0), MAX_PICKLE))
+        try:
+            result = walk(data, where=f"{src.name}:{name}")
+        except MalformedFileError:
+            return cut_inside(src.name, name, size)
+        if result.error:
+            return cut_inside(src.name, name, size)
+        declared = start + result.end + sum(_storage_bytes(result.value, src.name).values())
+        if declared > size:
+            return truncated(src.name, declared, size, f"its pickle {name}", at_least=True)
+        return cut_inside(src.name, "the zip central directory", size)
+    pos, n = 0, 0
+    while n < MAX_WALK:
+        if pos >= size:
+            return cut_inside(src.name, "the zip central directory", size) if n else None
+        hdr = src.read_at(pos, LOCAL_HEADER.size)
+        if len(hdr) < LOCAL_HEADER.size:
+            return cut_inside(src.name, "a zip header", size) if ZIP_MAGIC.startswith(hdr[:4]) else None
+        sig, _ver, flags, _method, _t, _d, _crc, csize, _usize, n_name, n_extra = LOCAL_HEADER.unpack(hdr)
+        if sig != ZIP_MAGIC:
+            cut = sig == b"PK\x01\x02" and n  # the central directory begins but its end record is missing
+            return cut_inside(src.name, "the zip central directory", size) if cut else None
+        if flags & 0x08:
+            return None  # sizes follow the data: this archive cannot be measured
+        if csize == 0xFFFFFFFF:  # zip64: the real size is in the extra field
+            extra = src.read_at(pos + LOCAL_HEADER.size + n_name, n_extra)
+            at = 0
+            while at + 4 <= len(extra):
+                tag, length = struct.unpack_from("<HH", extra, at)
+                if tag == ZIP64_EXTRA and length >= 16:
+                    csize = struct.unpack_from("<Q", extra, at + 12)[0]
+                    break
+                at += 4 + length
+        end = pos + LOCAL_HEADER.size + n_name + n_extra + csize
+        n += 1
+        if end > size:
+            member = src.read_at(pos + LOCAL_HEADER.size, n_name).decode("utf-8", "replace")
+            return truncated(src.name, end, size, f"the zip header of {member}", at_least=True)
+        pos = end
+    return None
+
+
 def open_zip(src: ByteSource) -> list[zipfile.ZipInfo]:
-    """The central directory, or a `MalformedFileError` (rule `zip-structure`)."""
+    """The central directory, or a `MalformedFileError` (rule `zip-structure`; `truncated` for a cut archive)."""
     try:
         with zipfile.ZipFile(SourceIO(src)) as zf:
             return zf.infolist()
+    except zipfile.BadZipFile as exc:
+        cut = cut_archive(src) if src.read_at(0, 4) == ZIP_MAGIC else None
+        if cut is not None:
+            raise cut from None
+        raise MalformedFileError(f"not a readable zip archive ({exc})", path=src.name, rule="zip-structure") from None
     except (
-        zipfile.BadZipFile,
         zipfile.LargeZipFile,
         OSError,
         ValueError,
