@@ -18,6 +18,7 @@ from ..dtypes import lookup
 from ..errors import MalformedFileError
 from ..inventory import TensorRecord
 from .base import FileScan
+from .buffers import buffer_note, is_known_buffer
 from .identify import truncated
 from .source import ByteSource
 
@@ -154,14 +155,18 @@ class SafetensorsLoader:
                 storage=f"{rel}@{data_start + begin}",
                 offset=0,
                 file=rel,
+                section="buffers" if is_known_buffer(name, dt_name, shape) else "model",
+                kind="buffer" if is_known_buffer(name, dt_name, shape) else "param",
             )
             for begin, _end, name, dt_name, shape, numel, nbytes in entries
         ]
+        buffers = [r.name for r in records if r.section == "buffers"]
         return FileScan(
             format="safetensors",
             records=records,
             storage_bytes=expected,
             metadata=metadata,
             warnings=warnings,
+            details={"buffers": buffer_note(buffers)} if buffers else {},
             header_bytes=n,
         )

@@ -77,9 +77,10 @@ class _Pickles:
                     raise
                 result = None
             # A cut inside the pickle; a global outside the allowlist before the cut is still refused by the reader.
-            cut = result is not None and complete and result.error and _ran_out(result.error)
-            if cut and not any(ev.kind == "global" and not is_safe_global(ev.target) for ev in result.events):
-                raise self.cut(what)
+            if result is not None and complete and result.error and _ran_out(result.error):
+                events = result.events
+                if not any(ev.kind == "global" and not is_safe_global(ev.target) for ev in events):
+                    raise self.cut(what)
             if result is not None and (complete or not any(f"[{r}]" in (result.error or "") for r in _RAN_OUT)):
                 return result
             # Ran off the end of what was read: read twice as much (bounded) and walk again.
