@@ -263,8 +263,9 @@ def resolve_sharing(records: Iterable[TensorRecord]) -> list[TensorRecord]:
     """Fill `counted_numel` / `shared_with` for records in file order.
 
     Within one storage, the bytes a tensor touches that no earlier tensor touched are counted (the union of
-    their byte ranges, strides honoured: two overlapping slices count their shared elements once); a tensor
-    that adds no new bytes is `shared_with` the first tensor it overlaps. Distinct storages never share.
+    their byte ranges, strides honoured: two overlapping slices count their shared elements once, a broadcast
+    view the elements it stores); a tensor that adds no new bytes is `shared_with` the first tensor it
+    overlaps. Distinct storages never share.
     """
     out: list[TensorRecord] = []
     covered: dict[str, list[tuple[int, int]]] = {}
@@ -287,10 +288,13 @@ def resolve_sharing(records: Iterable[TensorRecord]) -> list[TensorRecord]:
                     shared_with = owner
                     break
         owners.setdefault(rec.storage, []).append((lo, hi, rec.name))
-        if new_bytes >= own:
-            counted = rec.numel
-        elif new_bytes <= 0:
+        if new_bytes <= 0:
             counted = 0
+        elif bits is not None and own < rec.nbytes:
+            # A broadcast (stride 0) or self-overlapping view: its elements repeat, count the ones it stores.
+            counted = min(rec.numel, new_bytes * 8 // bits)
+        elif new_bytes >= own:
+            counted = rec.numel
         else:
             # A partially overlapping view: count the new bytes as elements, never more than its own numel.
             counted = min(rec.numel, new_bytes * rec.numel // max(own, 1))

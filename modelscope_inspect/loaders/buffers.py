@@ -63,7 +63,7 @@ def buffer_note(names: list[str]) -> str:
     """`details["buffers"]` for buffers found by name: how many and which names."""
     kinds = sorted({n.rsplit(".", 1)[-1] for n in names})
     shown = ", ".join(kinds[:4]) + (", …" if len(kinds) > 4 else "")
-    return f"{len(names)} tensor(s) known by name ({shown}), not counted as parameters"
+    return f"{len(names)} ({shown}): not parameters"
 
 
 __all__ = ["BUFFER_NAMES", "buffer_note", "is_known_buffer"]

@@ -170,6 +170,8 @@ class GgufLoader:
             return MalformedFileError(msg, path=where, rule=rule)
 
         if src.size < 24:
+            if src.read_at(0, 4) == MAGIC:  # a GGUF file that stops inside its fixed header: cut short
+                raise truncated(where, 24, src.size, "the GGUF header", at_least=True)
             raise bad(f"file is {src.size} bytes, too short for the 24-byte GGUF header", "gguf-header")
         head = src.read_exact(0, 24, "GGUF header")
         if head[:4] != MAGIC:

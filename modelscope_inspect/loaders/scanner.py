@@ -337,15 +337,17 @@ def _walk_streams(
 
 
 def _check_legacy_table(src: ByteSource, name: str, acc: _Acc) -> None:
-    """A legacy file whose pickles are clean: its storage table must be whole too (a cut download is never
-    reported clean). Only the reader's `truncated` verdict counts here; the pickles were already judged."""
-    from .torch_legacy import TorchLegacyLoader
+    """A legacy file whose pickles are clean: its storage table must fit in the file too (a cut download is
+    never reported clean). Only a `truncated` verdict counts here; the pickles were already judged."""
+    from .torch_legacy import cut_storage_table
 
+    cut: InspectError | None
     try:
-        TorchLegacyLoader().read(src, name)
+        cut = cut_storage_table(src, FIRST_READ)
     except InspectError as exc:
-        if exc.rule == "truncated":
-            acc.errors.append(exc.message)
+        cut = exc if exc.rule == "truncated" else None
+    if cut is not None:
+        acc.errors.append(cut.message)
 
 
 def _scan_raw(src: ByteSource, acc: _Acc) -> str:
@@ -648,7 +650,9 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
         acc.errors.append(exc.message)
     except InspectError as exc:
         if not acc.findings:
-            raise
+            if exc.path:
+                raise
+            raise type(exc)(exc.message, path=src.name, rule=exc.rule) from None  # every error names the file
         acc.errors.append(exc.message)
     return FileScanReport(
         path=src.name,

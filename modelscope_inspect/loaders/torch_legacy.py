@@ -23,7 +23,15 @@ from .identify import cut_inside, truncated
 from .pickle_walk import WalkResult, walk
 from .safety import is_safe_global
 from .source import ByteSource
-from .torch_pickle import collect, describe, spec_record, storage_item_bits, storage_nbytes, vet_pickle
+from .torch_pickle import (
+    collect,
+    describe,
+    persistent_storages,
+    spec_record,
+    storage_item_bits,
+    storage_nbytes,
+    vet_pickle,
+)
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -56,9 +64,9 @@ def _ran_out(message: str) -> bool:
 class _Pickles:
     """Walks consecutive pickles from the start of a source, reading more of the file only when needed."""
 
-    def __init__(self, src: ByteSource) -> None:
+    def __init__(self, src: ByteSource, first_read: int = FIRST_READ) -> None:
         self.src = src
-        self.data = src.read_at(0, min(src.size, FIRST_READ))
+        self.data = src.read_at(0, min(src.size, first_read))
 
     def cut(self, what: str) -> MalformedFileError:
         """The file ends inside one of its five pickles: a download or copy cut short."""
@@ -210,3 +218,18 @@ class TorchLegacyLoader:
             details=details,
             torch=torch,
         )
+
+
+def cut_storage_table(src: ByteSource, first_read: int = 64 << 10) -> MalformedFileError | None:
+    """For a legacy file whose five pickles `mi scan` found clean: the `truncated` error when the storage table
+    they declare (each storage's 8-byte count and bytes, from the persistent ids) runs past the end of the file.
+    Reads only the pickles (from a small first read, as the scanner does), never a count or the data."""
+    p = _Pickles(src, first_read)
+    end = 0
+    for what, persistent in (("magic number", False), ("protocol version", False), ("sys info", False)):
+        end = p.walk(end, what, persistent).end
+    obj = p.walk(end, "object", True)
+    keys = p.walk(obj.end, "storage keys", False)
+    storages = persistent_storages(obj.value, src.name)
+    declared = keys.end + sum(COUNT.size + n for n in storages.values())
+    return truncated(src.name, declared, src.size, "the storage table") if declared > src.size else None

@@ -474,6 +474,7 @@ def _sparse(call: Call, path: str, where: str, out: Found, kind: str, is_param: 
             f"sparse tensor {path!r} with layout {layout or '?'} cannot be read", path=where, rule="pickle-tensor"
         )
     shape = _ints(data[len(parts)], "size", where)
+    nnz = 0
     for suffix, part in zip(parts, data, strict=False):
         if not isinstance(part, Call) or _qual(part.func) not in TENSOR_FUNCS:
             raise MalformedFileError(
@@ -898,6 +899,33 @@ def check_numel(shape: tuple[int, ...], where: str, name: str) -> int:
         if n > MAX_NUMEL:
             raise MalformedFileError(f"tensor {name!r} shape {shape} overflows", path=where, rule="shape-overflow")
     return n
+
+
+MAX_STORAGES = 10_000_000  # persistent ids collected from a cut archive's data.pkl
+
+
+def persistent_storages(value: Any, where: str) -> dict[str, int]:
+    """Bytes of every storage the persistent ids of a walked data.pkl name (key → bytes), found without
+    interpreting the pickle any further."""
+    out: dict[str, int] = {}
+    todo, seen = [value], 0
+    while todo and seen < MAX_STORAGES:
+        obj = todo.pop()
+        seen += 1
+        if isinstance(obj, PersistentId):
+            try:
+                ref = storage_ref(obj, where, None)
+            except MalformedFileError:
+                continue
+            out[ref.key] = storage_nbytes(ref)
+        elif isinstance(obj, dict):
+            todo.extend(x for kv in obj.items() for x in kv)
+        elif isinstance(obj, list | tuple):
+            todo.extend(obj)
+        elif isinstance(obj, Call):
+            todo.extend([obj.args, obj.state, *obj.list_items])
+            todo.extend(x for kv in obj.dict_items for x in kv)
+    return out
 
 
 def storage_item_bits(dtype: str) -> int:

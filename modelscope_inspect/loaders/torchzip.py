@@ -12,15 +12,14 @@ import struct
 import zipfile
 import zlib
 from dataclasses import replace
-from typing import Any
 
 from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
 from ..inventory import TensorRecord
 from .base import FileScan
 from .identify import cut_inside, truncated
-from .pickle_walk import Call, PersistentId, walk
+from .pickle_walk import walk
 from .source import ByteSource, SourceIO
-from .torch_pickle import collect, describe, spec_record, storage_nbytes, storage_ref, vet_pickle
+from .torch_pickle import collect, describe, persistent_storages, spec_record, storage_nbytes, vet_pickle
 from .torchscript import MAX_CODE_FILE, MAX_CODE_TOTAL, ScriptClass, code_members, is_torchscript, parse_classes
 from .torchscript import NOTE as TORCHSCRIPT_NOTE
 
@@ -108,31 +107,6 @@ def _inflate(src: ByteSource, info: zipfile.ZipInfo, start: int, cap: int) -> by
 
 ZIP64_EXTRA = 0x0001
 MAX_WALK = 1_000_000  # local headers walked to measure a cut archive
-MAX_STORAGES = 10_000_000  # persistent ids collected from a cut archive's data.pkl
-
-
-def _storage_bytes(value: Any, where: str) -> dict[str, int]:
-    """Bytes of every storage the persistent ids of a walked data.pkl name (key → bytes), found without
-    interpreting the pickle any further."""
-    out: dict[str, int] = {}
-    todo, seen = [value], 0
-    while todo and seen < MAX_STORAGES:
-        obj = todo.pop()
-        seen += 1
-        if isinstance(obj, PersistentId):
-            try:
-                ref = storage_ref(obj, where, None)
-            except MalformedFileError:
-                continue
-            out[ref.key] = storage_nbytes(ref)
-        elif isinstance(obj, dict):
-            todo.extend(x for kv in obj.items() for x in kv)
-        elif isinstance(obj, list | tuple):
-            todo.extend(obj)
-        elif isinstance(obj, Call):
-            todo.extend([obj.args, obj.state, *obj.list_items])
-            todo.extend(x for kv in obj.dict_items for x in kv)
-    return out
 
 
 def cut_archive(src: ByteSource) -> MalformedFileError | None:
@@ -159,7 +133,7 @@ def cut_archive(src: ByteSource) -> MalformedFileError | None:
             return cut_inside(src.name, name, size)
         if result.error:
             return cut_inside(src.name, name, size)
-        declared = start + result.end + sum(_storage_bytes(result.value, src.name).values())
+        declared = start + result.end + sum(persistent_storages(result.value, src.name).values())
         if declared > size:
             return truncated(src.name, declared, size, f"its pickle {name}", at_least=True)
         return cut_inside(src.name, "the zip central directory", size)
