@@ -65,8 +65,23 @@ _TABLE: tuple[DType, ...] = (
     DType("qint8", 8, "quant", "quantized int8 (torch)"),
     DType("quint8", 8, "quant", "quantized uint8 (torch)"),
     DType("qint32", 32, "quant", "quantized int32 (torch)"),
-    DType("quint4x2", 8, "quant", "two quantized uint4 per byte (torch)"),
-    DType("quint2x4", 8, "quant", "four quantized uint2 per byte (torch)"),
+    # A tensor of these counts the packed values: 8 quint4x2 elements fill 4 bytes (its storage counts bytes).
+    DType("quint4x2", 4, "quant", "quantized uint4, two per byte (torch)"),
+    DType("quint2x4", 2, "quant", "quantized uint2, four per byte (torch)"),
+    # torch's own element types that no other format spells. `bits` is what one element takes in a torch
+    # storage (`torch.<dtype>.itemsize * 8`): a float4_e2m1fn_x2 element is a byte holding two fp4 values, and
+    # the sub-byte integers int1 … uint7 ("shell" dtypes) take a whole byte each, unlike packed ONNX INT4 (i4).
+    DType("f4_e2m1fn_x2", 8, "float", "two float4 e2m1 in one byte (torch.float4_e2m1fn_x2)"),
+    DType("bits8", 8, "bits", "8 untyped bits (torch.bits8)"),
+    DType("bits16", 16, "bits", "16 untyped bits (torch.bits16)"),
+    DType("bits1x8", 8, "bits", "eight 1-bit values in one byte (torch.bits1x8)"),
+    DType("bits2x4", 8, "bits", "four 2-bit values in one byte (torch.bits2x4)"),
+    DType("bits4x2", 8, "bits", "two 4-bit values in one byte (torch.bits4x2)"),
+    *(DType(f"torch_int{n}", 8, "int", f"torch.int{n}: a signed {n}-bit integer in one byte") for n in range(1, 8)),
+    *(
+        DType(f"torch_uint{n}", 8, "uint", f"torch.uint{n}: an unsigned {n}-bit integer in one byte")
+        for n in range(1, 8)
+    ),
 )
 
 DTYPES: dict[str, DType] = {d.name: d for d in _TABLE}
@@ -141,8 +156,13 @@ _ALIASES: dict[str, str] = {
 def lookup(name: str) -> DType:
     """Return the dtype for any known spelling, e.g. `lookup("BF16").bits == 16`.
 
+    A `torch.` prefix means torch's dtype of that name (`torch.int4` is one byte per element, `int4` is packed).
     Raises `MalformedFileError` (rule `dtype-known`) for unknown names.
     """
+    if name.startswith("torch."):
+        found = TORCH_DTYPES.get(name[6:])
+        if found is not None:
+            return DTYPES[found]
     key = name.removeprefix("torch.")
     canonical = key if key in DTYPES else _ALIASES.get(key) or _ALIASES.get(key.upper())
     if canonical is None:
@@ -150,6 +170,29 @@ def lookup(name: str) -> DType:
     if canonical is None:
         raise MalformedFileError(f"unknown dtype {name!r}", rule="dtype-known")
     return DTYPES[canonical]
+
+
+# Every `torch.dtype` attribute of the torch module (torch 2.13: `[n for n in dir(torch) if isinstance(getattr(torch,
+# n), torch.dtype)]`, aliases included) → canonical name. Pickles name a dtype by its attribute (`torch.float32`).
+TORCH_DTYPES: dict[str, str] = {
+    "float64": "f64", "double": "f64", "float32": "f32", "float": "f32", "float16": "f16", "half": "f16",
+    "bfloat16": "bf16", "float8_e4m3fn": "f8_e4m3fn", "float8_e4m3fnuz": "f8_e4m3fnuz", "float8_e5m2": "f8_e5m2",
+    "float8_e5m2fnuz": "f8_e5m2fnuz", "float8_e8m0fnu": "f8_e8m0", "float4_e2m1fn_x2": "f4_e2m1fn_x2",
+    "int64": "i64", "long": "i64", "int32": "i32", "int": "i32", "int16": "i16", "short": "i16", "int8": "i8",
+    "uint64": "u64", "uint32": "u32", "uint16": "u16", "uint8": "u8", "bool": "bool",
+    "complex32": "c32", "chalf": "c32", "complex64": "c64", "cfloat": "c64", "complex128": "c128", "cdouble": "c128",
+    "qint8": "qint8", "quint8": "quint8", "qint32": "qint32", "quint4x2": "quint4x2", "quint2x4": "quint2x4",
+    "bits8": "bits8", "bits16": "bits16", "bits1x8": "bits1x8", "bits2x4": "bits2x4", "bits4x2": "bits4x2",
+    "bit": "torch_uint1",
+    **{f"int{n}": f"torch_int{n}" for n in range(1, 8)},
+    **{f"uint{n}": f"torch_uint{n}" for n in range(1, 8)},
+}  # fmt: skip
+
+
+def torch_dtype(name: str) -> DType | None:
+    """The dtype torch names `name` (`torch.float32`, `torch.uint4`, or without the prefix), or None."""
+    found = TORCH_DTYPES.get(name.removeprefix("torch."))
+    return DTYPES[found] if found is not None else None
 
 
 # ONNX TensorProto.DataType codes (onnx.proto, enum DataType) → canonical names. STRING has no width, so it

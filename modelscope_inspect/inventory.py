@@ -8,6 +8,7 @@ Totals are therefore sums over unique storage, and the per-tensor `counted_numel
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,6 +17,7 @@ from .dtypes import lookup
 from .errors import MalformedFileError
 
 SCHEMA_VERSION = 1
+NOT_PARAMS = frozenset({"quant_aux", "sparse_index"})  # record kinds whose bytes count but elements are not params
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +49,9 @@ class TensorRecord:
     @property
     def counted_params(self) -> int:
         """Parameters this tensor adds: its counted elements, except quantization scales / zero points
-        (`kind == "quant_aux"`), which are stored alongside packed weights but are not model parameters."""
-        return 0 if self.kind == "quant_aux" else self.counted_numel
+        (`kind == "quant_aux"`) and the indices of a sparse tensor (`kind == "sparse_index"`), which are stored
+        alongside the values but are not model parameters."""
+        return 0 if self.kind in NOT_PARAMS else self.counted_numel
 
     @property
     def counted_nbytes(self) -> int:
@@ -169,8 +172,9 @@ class TensorInventory:
 
     @property
     def by_section(self) -> dict[str, SectionTotal]:
-        """Per-section totals in file order of first appearance (training checkpoints, whole modules)."""
-        acc: dict[str, list[int]] = {}
+        """Per-section totals, the model weights first, then in file order of first appearance (training
+        checkpoints, whole modules, buffers known by name)."""
+        acc: dict[str, list[int]] = {"model": [0, 0, 0]} if any(t.section == "model" for t in self.tensors) else {}
         for t in self.tensors:
             slot = acc.setdefault(t.section, [0, 0, 0])
             slot[0] += 1
@@ -201,58 +205,99 @@ def _span_bytes(rec: TensorRecord, bits: int) -> int:
     return ((last + 1) * bits + 7) // 8
 
 
+MAX_RUNS = 1 << 16  # byte runs listed for one strided view; beyond, its span stands for it
+
+
+def _runs(rec: TensorRecord, bits: int) -> list[tuple[int, int]]:
+    """The byte ranges [lo, hi) of its storage that a tensor touches, sorted and merged.
+
+    A contiguous tensor (or a transposed or permuted one, whose dims still tile a block) is one range; a slice
+    of rows or columns, or every other element, is one range per run of adjacent elements. Dims of size 1 and
+    broadcast dims (stride 0) touch nothing new. Views with more than `MAX_RUNS` runs are taken as their span.
+    """
+    if rec.numel == 0:
+        return []
+    if rec.stride is None or len(rec.stride) != len(rec.shape):
+        return [(rec.offset, rec.offset + rec.nbytes)]
+    dims = sorted((st, n) for n, st in zip(rec.shape, rec.stride, strict=True) if n > 1 and st > 0)
+    run = 1  # elements in one contiguous run
+    while dims and dims[0][0] == run:  # the innermost dims that tile a block merge into one run
+        run *= dims[0][1]
+        dims.pop(0)
+    count = 1
+    for _st, n in dims:
+        count *= n
+    if count > MAX_RUNS:
+        return [(rec.offset, rec.offset + _span_bytes(rec, bits))]
+    starts = [0]
+    for st, n in dims:
+        starts = [s + i * st for s in starts for i in range(n)]
+    first = rec.offset * 8  # in bits: `offset` is the byte of the first element
+    out: list[tuple[int, int]] = []
+    for s in sorted(starts):
+        lo, hi = (first + s * bits) // 8, (first + (s + run) * bits + 7) // 8
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def _add_interval(covered: list[tuple[int, int]], lo: int, hi: int) -> int:
-    """Insert [lo, hi) into a sorted list of disjoint intervals; return how many bytes were new."""
-    new = hi - lo
+    """Insert [lo, hi) into a sorted list of disjoint intervals (touching ones merged); return the new bytes."""
+    i = bisect_left(covered, (lo, lo))
+    if i > 0 and covered[i - 1][1] >= lo:
+        i -= 1
+    j, new = i, hi - lo
     merged_lo, merged_hi = lo, hi
-    keep: list[tuple[int, int]] = []
-    for a, b in covered:
-        if b <= lo or a >= hi:
-            if b == lo or a == hi:  # touching: merge, nothing overlaps
-                merged_lo, merged_hi = min(merged_lo, a), max(merged_hi, b)
-            else:
-                keep.append((a, b))
-            continue
-        new -= min(b, hi) - max(a, lo)
+    while j < len(covered) and covered[j][0] <= hi:
+        a, b = covered[j]
+        new -= max(0, min(b, hi) - max(a, lo))
         merged_lo, merged_hi = min(merged_lo, a), max(merged_hi, b)
-    keep.append((merged_lo, merged_hi))
-    keep.sort()
-    covered[:] = keep
+        j += 1
+    covered[i:j] = [(merged_lo, merged_hi)]
     return new
 
 
 def resolve_sharing(records: Iterable[TensorRecord]) -> list[TensorRecord]:
     """Fill `counted_numel` / `shared_with` for records in file order.
 
-    Within one storage, the bytes a tensor covers that no earlier tensor covered are counted; a tensor
-    that adds no new bytes is `shared_with` the first tensor it overlaps. Distinct storages never share.
+    Within one storage, the bytes a tensor touches that no earlier tensor touched are counted (the union of
+    their byte ranges, strides honoured: two overlapping slices count their shared elements once, a broadcast
+    view the elements it stores); a tensor that adds no new bytes is `shared_with` the first tensor it
+    overlaps. Distinct storages never share.
     """
     out: list[TensorRecord] = []
     covered: dict[str, list[tuple[int, int]]] = {}
     owners: dict[str, list[tuple[int, int, str]]] = {}
     for rec in records:
         bits = _bits(rec.dtype)
-        span = rec.nbytes if bits is None else _span_bytes(rec, bits)
-        lo, hi = rec.offset, rec.offset + span
-        intervals = covered.setdefault(rec.storage, [])
-        # Fast path: the common case is a storage per tensor, nothing to merge.
-        new_bytes = span if not intervals else _add_interval(intervals, lo, hi)
-        if not intervals:
-            intervals.append((lo, hi))
+        runs = [(rec.offset, rec.offset + rec.nbytes)] if bits is None else _runs(rec, bits)
+        own = sum(hi - lo for lo, hi in runs)
+        intervals = covered.get(rec.storage)
+        if intervals is None:  # the common case: a storage per tensor, nothing to merge
+            covered[rec.storage] = list(runs)
+            new_bytes = own
+        else:
+            new_bytes = sum(_add_interval(intervals, lo, hi) for lo, hi in runs)
+        lo, hi = (runs[0][0], runs[-1][1]) if runs else (rec.offset, rec.offset)
         shared_with = None
-        if new_bytes < span:
+        if new_bytes < own:
             for a, b, owner in owners.get(rec.storage, []):
                 if a < hi and b > lo:
                     shared_with = owner
                     break
         owners.setdefault(rec.storage, []).append((lo, hi, rec.name))
-        if new_bytes >= span:
-            counted = rec.numel
-        elif new_bytes <= 0:
+        if new_bytes <= 0:
             counted = 0
+        elif bits is not None and own < rec.nbytes:
+            # A broadcast (stride 0) or self-overlapping view: its elements repeat, count the ones it stores.
+            counted = min(rec.numel, new_bytes * 8 // bits)
+        elif new_bytes >= own:
+            counted = rec.numel
         else:
             # A partially overlapping view: count the new bytes as elements, never more than its own numel.
-            counted = min(rec.numel, new_bytes * rec.numel // max(rec.nbytes, 1))
+            counted = min(rec.numel, new_bytes * rec.numel // max(own, 1))
         out.append(replace(rec, counted_numel=counted, shared_with=shared_with if counted == 0 else None))
     return out
 

@@ -47,7 +47,8 @@ GOOD = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
 
 SAFETENSORS_CASES = [
     ("short", b"\x01\x02", "header-size", "too short"),
-    ("over_file", struct.pack("<Q", 1000) + b"{}", "header-size", "runs past the end"),
+    ("over_file", struct.pack("<Q", 1000) + b"xx", "header-size", "runs past the end"),
+    ("cut_header", struct.pack("<Q", 1000) + b"{}", "truncated", "header length declares 1,008 bytes, the file has 10"),
     ("over_limit", struct.pack("<Q", 200_000_000) + b"{}", "header-size", "100 MB"),
     ("not_json", st_bytes(None, raw_header=b"{not json"), "header-json", "not valid JSON"),
     ("not_utf8", st_bytes(None, raw_header=b'{"\xff": 1}'), "header-json", "not UTF-8"),
@@ -90,7 +91,7 @@ SAFETENSORS_CASES = [
         "offsets",
         "overlaps",
     ),
-    ("bounds", st_bytes(GOOD, b"\0" * 4), "offsets-bounds", "buffer after the header is 4 bytes"),
+    ("bounds", st_bytes(GOOD, b"\0" * 4), "truncated", "the header declares 77 bytes, the file has 73"),
     (
         "subbyte",
         st_bytes({"a": {"dtype": "I4", "shape": [3], "data_offsets": [0, 2]}}, b"\0" * 2),
@@ -151,7 +152,7 @@ def test_zip_without_data_pkl(tmp_path: Path) -> None:
 
 def test_zip_truncated(tmp_path: Path) -> None:
     data = (FIXTURES / "tiny_seed.pth").read_bytes()
-    expect_error(write(tmp_path, "t.pth", data[: len(data) // 2]), "zip-structure", "not a readable zip")
+    expect_error(write(tmp_path, "t.pth", data[: len(data) // 2]), "truncated", "the download is incomplete")
 
 
 def test_zip_missing_storage(tmp_path: Path) -> None:

@@ -311,7 +311,7 @@ def test_crafted_model_reads(tmp_path: Path) -> None:
 
 
 MALFORMED = [
-    ("empty", b"", "onnx-graph", "empty"),
+    ("empty", b"", "empty-file", "empty file (0 bytes)"),
     ("no_graph", varint(1 << 3) + varint(8) + fld(2, b"pytorch"), "onnx-graph", "no graph"),
     ("lying_length", varint(1 << 3) + varint(8) + varint(7 << 3 | 2) + varint(1 << 40), "protobuf-length", "declares"),
     ("long_varint", varint(1 << 3) + b"\xff" * 11, "protobuf", "longer than 10 bytes"),

@@ -402,16 +402,18 @@ def test_inspect_cross_check_explains_a_difference(tmp_path: Path) -> None:
         for k in f.keys():  # noqa: SIM118 - safe_open is not a mapping
             tensors[k] = f.get_tensor(k)
     tensors["lm_head.weight"] = torch.zeros(300, 16)  # a separate head: +4,800
-    tensors["transformer.rotary.inv_freq"] = torch.zeros(4)  # not part of gpt2: +4
+    tensors["transformer.adapter.scale"] = torch.zeros(4)  # not part of gpt2: +4
+    tensors["transformer.rotary.inv_freq"] = torch.zeros(4)  # a buffer known by name: not a parameter
     save_file(tensors, tmp_path / "model.safetensors")
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     doc = json.loads(run_cli("inspect", str(tmp_path), "--json").stdout)
     cc = doc["cross_check"]
     assert cc["difference"] == 4_800 + 4 and cc["matches"] is False
-    assert {"name": "transformer.rotary.inv_freq", "params": 4} in cc["unmatched"]
+    assert {"name": "transformer.adapter.scale", "params": 4} in cc["unmatched"]
+    assert not [u for u in cc["unmatched"] if "inv_freq" in u["name"]]
     text = run_cli("inspect", str(tmp_path)).stdout
     assert "+4,804" in text and "differs" in text
-    assert "not in the gpt2 layout: transformer.rotary.inv_freq (4)" in text
+    assert "not in the gpt2 layout: transformer.adapter.scale (4)" in text
     # The untied head lands on the lm_head row, which the tied config says holds nothing.
     assert {"name": "lm_head", "analytic": 0, "file": 4_800, "difference": 4_800} in cc["terms"]
     assert "lm_head: config implies 0, file has 4,800 (+4,800)" in text

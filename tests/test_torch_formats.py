@@ -156,9 +156,13 @@ def test_whole_module_quantized_linear_state_dict(tmp_path: Path) -> None:
     torch.save(sd, p)
     inv = mi.load(str(p))
     tensors: list[Any] = []
-    for v in sd.values():
+    for k, v in sd.items():
+        if k.rsplit(".", 1)[-1] in ("scale", "zero_point"):
+            continue  # QuantStub / quantized Linear scale and zero point: the `quantization` section, not weights
         tensors += [x for x in (v if isinstance(v, tuple) else (v,)) if isinstance(x, torch.Tensor)]
     assert inv.total_params == sum(t.numel() for t in tensors)
+    # ... which is what the float model had as parameters: quantization keeps the count
+    assert inv.total_params == sum(p.numel() for p in nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)).parameters())
     q = inv.torch.quantization["1._packed_params._packed_params.0"]
     w = sd["1._packed_params._packed_params"][0]
     assert q == {"qscheme": "per_channel_affine", "axis": w.q_per_channel_axis(), "channels": 8}
@@ -269,16 +273,18 @@ def test_optimizer_checkpoint(tmp_path: Path, model_key: str, opt_key: str) -> N
     p = tmp_path / "ckpt.pth"
     torch.save({"epoch": 3, model_key: sd, opt_key: osd, "loss": 0.25}, p)
     inv = mi.load(str(p))
+    buffers = [n for n, _ in model.named_buffers()]
     model_names = [t.name for t in inv.tensors if t.section == "model"]
-    assert model_names == list(sd)  # prefix stripped: the names load_state_dict() expects
-    assert inv.total_params == sum(v.numel() for v in sd.values())
+    assert model_names == [k for k in sd if k not in buffers]  # prefix stripped: what load_state_dict() expects
+    assert [t.name for t in inv.tensors if t.section == "buffers"] == buffers  # running stats: not parameters
+    assert inv.total_params == sum(p.numel() for p in model.parameters())
     opt_t = opt_tensors(osd)
     assert {n for _, n in [(0, n) for n in osd["state"][0]]} == {"step", "exp_avg", "exp_avg_sq"}
     sections = inv.by_section
     assert sections["optimizer"].tensors == len(opt_t)
     assert sections["optimizer"].elements == sum(t.numel() for t in opt_t)
     assert sections["optimizer"].nbytes == sum(t.numel() * t.element_size() for t in opt_t)
-    assert inv.total_elements == inv.total_params + sections["optimizer"].elements
+    assert inv.total_elements == inv.total_params + sections["buffers"].elements + sections["optimizer"].elements
     assert f"{opt_key}.state.0.exp_avg_sq" in {t.name for t in inv.tensors}
     doc = json.loads(run_cli("inspect", str(p), "--json").stdout)
     rows = {r["section"]: r for r in doc["sections"]}
@@ -306,14 +312,17 @@ def test_lightning_shaped_checkpoint(tmp_path: Path) -> None:
     p = tmp_path / "epoch=1.ckpt"
     torch.save(ckpt, p)
     inv = mi.load(str(p))
-    assert [t.name for t in inv.tensors if t.section == "model"] == list(sd)
-    assert inv.total_params == sum(v.numel() for v in sd.values())
+    buffers = {f"model.{n}" for n, _ in model.named_buffers()}
+    assert [t.name for t in inv.tensors if t.section == "model"] == [k for k in sd if k not in buffers]
+    assert {t.name for t in inv.tensors if t.section == "buffers"} == buffers
+    assert inv.total_params == sum(p.numel() for p in model.parameters())
     secs = inv.by_section
-    assert list(secs) == ["model", "optimizer", "other"]
+    assert list(secs) == ["model", "buffers", "optimizer", "other"]
     assert secs["optimizer"].elements == sum(t.numel() for t in opt_tensors(opt.state_dict()))
     assert secs["other"].tensors == 1
     assert inv.torch.section_sources == {
         "model": "state_dict",
+        "buffers": "state_dict",
         "optimizer": "optimizer_states",
         "other": "callbacks",
     }
@@ -396,8 +405,12 @@ def test_committed_fixtures_match_torch() -> None:
     # fixtures/make_torch_fixtures.py wrote them; torch reads the checkpoint safely (weights_only) as the oracle.
     ckpt = torch.load(FIXTURES / "tiny_checkpoint.pth", weights_only=True)
     inv = mi.load(str(FIXTURES / "tiny_checkpoint.pth"))
-    assert [t.name for t in inv.tensors if t.section == "model"] == list(ckpt["model"])
-    assert inv.total_params == sum(v.numel() for v in ckpt["model"].values())
+    model = nn.Sequential(nn.Linear(16, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 4))
+    model.load_state_dict(ckpt["model"])  # the architecture make_torch_fixtures.py saved
+    buffers = [n for n, _ in model.named_buffers()]
+    assert [t.name for t in inv.tensors if t.section == "model"] == [k for k in ckpt["model"] if k not in buffers]
+    assert [t.name for t in inv.tensors if t.section == "buffers"] == buffers
+    assert inv.total_params == sum(p.numel() for p in model.parameters()) == 740
     assert inv.by_section["optimizer"].elements == sum(t.numel() for t in opt_tensors(ckpt["optimizer"]))
     assert inv.by_section["other"].elements == sum(v.numel() for v in ckpt["scaler"].values())
     whole = mi.load(str(FIXTURES / "tiny_seed_whole.pth"))
@@ -411,4 +424,4 @@ def test_legacy_pytorch_model_bin_in_a_folder(tmp_path: Path) -> None:
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=False)
     inv = mi.load(str(tmp_path))
     assert inv.format == "torch-legacy"
-    assert inv.total_params == sum(v.numel() for v in model.state_dict().values())
+    assert inv.total_params == sum(p.numel() for p in model.parameters())

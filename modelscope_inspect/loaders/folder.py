@@ -23,6 +23,7 @@ from ..errors import InspectError, MalformedFileError, NotFoundError, Unsupporte
 from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, build_inventory
 from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
+from .identify import identify
 from .packing import apply_packing
 from .source import ByteSource, LocalFile, OpenSource
 
@@ -142,18 +143,29 @@ def read_json_source(src: ByteSource, rule: str) -> Any:
 
 
 def read_source(src: ByteSource, filename: str, rel: str) -> FileScan:
-    """Detect and read one file from any byte source (`filename` serves the extension fallback)."""
+    """Detect and read one file from any byte source (`filename` serves the extension fallback).
+
+    What the file really is comes first (`identify`: empty, a Git LFS pointer, an HTML or JSON page saved under
+    a model's name), then magic bytes, then the extension. Every error names the file.
+    """
     display = src.name
     head = src.read_at(0, HEAD_BYTES)
+    not_model = identify(src, head)
+    if not_model is not None:
+        raise not_model
     loader = detect(head, src.size, filename)
     if loader is None:
-        if src.size == 0:
-            raise UnsupportedFormatError("file is empty", path=display)
         known = ", ".join(sorted({e for ld in loaders() for e in ld.extensions}))
         raise UnsupportedFormatError(
             f"not a model file this tool reads (no known magic bytes; extensions known: {known})", path=display
         )
-    return loader.read(src, rel)
+    try:
+        return loader.read(src, rel)
+    except InspectError as exc:
+        if exc.path:
+            raise
+        # A helper below the reader (a dtype table, a size rule) does not know the file: name it here.
+        raise type(exc)(exc.message, path=display, rule=exc.rule) from None
 
 
 def index_shards(doc: Any, display: str) -> tuple[dict[str, list[str]], int]:

@@ -26,6 +26,7 @@ from ..dtypes import GGML_BLOCKS, GGML_PLAIN, lookup
 from ..errors import LimitExceededError, MalformedFileError
 from ..inventory import TensorRecord
 from .base import FileScan
+from .identify import truncated
 from .source import ByteSource
 
 MAGIC = b"GGUF"
@@ -37,6 +38,11 @@ MAX_NUMEL = 1 << 62
 FIRST_WINDOW = 64 << 10  # most headers fit; a remote file is not asked for more than it needs
 WINDOW = 1 << 20
 SHOW_ITEMS = 8
+# Counts a real file can have. Beyond the bytes left but below these, the file was cut short (a download that
+# stopped); beyond these, the header lies.
+PLAUSIBLE_KV = 1 << 16
+PLAUSIBLE_TENSORS = 1 << 20
+PLAUSIBLE_ITEMS = 1 << 26  # array items: a 256K-token vocabulary has 2^18
 
 # GGUF metadata value types (gguf.md "gguf_metadata_value_type"): id → (name, struct code, size).
 _SCALARS: dict[int, tuple[str, str, int]] = {
@@ -97,11 +103,17 @@ class _Cursor:
     def left(self) -> int:
         return self.src.size - self.pos
 
+    def cut(self, n: int, what: str) -> MalformedFileError:
+        """The file ends inside its header: a download cut short."""
+        return self.bad(
+            f"truncated: {what} needs {n:,} bytes at offset {self.pos:,}, the file has {self.src.size:,}; "
+            "the download is incomplete",
+            "truncated",
+        )
+
     def take(self, n: int, what: str) -> bytes:
         if n > self.left:
-            raise self.bad(
-                f"{what} needs {n:,} bytes at offset {self.pos:,} but the file ends at {self.src.size:,}", "truncated"
-            )
+            raise self.cut(n, what)
         i = self.pos - self._base
         if i < 0 or i + n > len(self._buf):
             # Windows end on 64 KiB boundaries: a remote source's first fetch (64 KiB) then covers a small
@@ -115,9 +127,7 @@ class _Cursor:
 
     def skip(self, n: int, what: str) -> None:
         if n > self.left:
-            raise self.bad(
-                f"{what} needs {n:,} bytes at offset {self.pos:,} but the file ends at {self.src.size:,}", "truncated"
-            )
+            raise self.cut(n, what)
         self.pos += n
 
     def u32(self, what: str) -> int:
@@ -129,6 +139,8 @@ class _Cursor:
     def string(self, what: str, cap: int = MAX_STRING, keep: bool = True) -> str:
         n = self.u64(f"{what} length")
         if n > self.left:
+            if n <= MAX_STRING:  # a plausible length: the file was cut inside the string
+                raise self.cut(n, what)
             raise self.bad(f"{what} declares {n:,} bytes but only {self.left:,} are left in the file", "gguf-length")
         if not keep:
             self.skip(n, what)
@@ -158,6 +170,8 @@ class GgufLoader:
             return MalformedFileError(msg, path=where, rule=rule)
 
         if src.size < 24:
+            if src.read_at(0, 4) == MAGIC:  # a GGUF file that stops inside its fixed header: cut short
+                raise truncated(where, 24, src.size, "the GGUF header", at_least=True)
             raise bad(f"file is {src.size} bytes, too short for the 24-byte GGUF header", "gguf-header")
         head = src.read_exact(0, 24, "GGUF header")
         if head[:4] != MAGIC:
@@ -177,6 +191,9 @@ class GgufLoader:
         n_kv = cur.u64("metadata count")
         # Smallest possible entries: a kv is an empty key (8) + type (4) + a 1-byte value; a tensor info is an
         # empty name (8) + n_dims (4) + type (4) + offset (8). Counts beyond what the file can hold are lies.
+        fits = n_kv <= cur.left // 13 and n_tensors <= cur.left // 24
+        if not fits and n_kv <= PLAUSIBLE_KV and n_tensors <= PLAUSIBLE_TENSORS:  # real counts, a header cut short
+            raise truncated(where, 24 + 13 * n_kv + 24 * n_tensors, src.size, at_least=True)
         if n_kv > cur.left // 13:
             raise bad(f"header declares {n_kv:,} metadata entries, more than the file can hold", "gguf-count")
         if n_tensors > cur.left // 24:
@@ -220,9 +237,8 @@ class GgufLoader:
             infos.append((name, dims, ggml_type, offset))
 
         data_start = cur.pos + (-cur.pos) % alignment
-        if data_start > src.size and infos:
-            raise bad(f"data section would start at {data_start:,}, past the end of the file", "truncated")
         data_size = max(src.size - data_start, 0)
+        cut_at = 0  # the furthest byte a tensor needs, when past the end of the file
 
         records: list[TensorRecord] = []
         spans: list[tuple[int, int, str]] = []
@@ -251,11 +267,9 @@ class GgufLoader:
                 raise bad(
                     f"tensor {name!r} offset {offset:,} is not a multiple of the alignment {alignment}", "gguf-offsets"
                 )
-            if offset + nbytes > data_size:
-                raise bad(
-                    f"tensor {name!r} needs bytes {offset:,}–{offset + nbytes:,} of a {data_size:,}-byte data section",
-                    "gguf-offsets",
-                )
+            if data_start + offset + nbytes > src.size:
+                cut_at = max(cut_at, data_start + offset + nbytes)
+                continue
             spans.append((offset, offset + nbytes, name))
             records.append(
                 TensorRecord(
@@ -269,6 +283,9 @@ class GgufLoader:
                     file=rel,
                 )
             )
+        if cut_at:
+            # The tensor infos are whole and in bounds of their own rules; the data stops early: a cut download.
+            raise truncated(where, cut_at, src.size)
         spans.sort()
         for (_a0, a1, name_a), (b0, _b1, name_b) in itertools.pairwise(spans):
             if b0 < a1:
@@ -308,6 +325,8 @@ class GgufLoader:
         if itype in _SCALARS:
             tname, code, size = _SCALARS[itype]
             if count > cur.left // size:
+                if count <= PLAUSIBLE_ITEMS:
+                    raise cur.cut(count * size, f"array {key!r}")
                 raise cur.bad(
                     f"array {key!r} declares {count:,} × {size} bytes but only {cur.left:,} are left", "gguf-length"
                 )
@@ -317,6 +336,8 @@ class GgufLoader:
             label = tname
         elif itype == STRING:
             if count > cur.left // 8:
+                if count <= PLAUSIBLE_ITEMS:
+                    raise cur.cut(count * 8, f"array {key!r}")
                 raise cur.bad(f"array {key!r} declares {count:,} strings, more than the file can hold", "gguf-length")
             items = []
             for j in range(count):

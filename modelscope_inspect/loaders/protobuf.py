@@ -22,11 +22,13 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from ..errors import LimitExceededError, MalformedFileError
+from .identify import truncated
 from .source import ByteSource
 
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 WINDOW = 32 << 10  # bytes fetched per buffer refill: small, because the next read usually follows a big skip
 MAX_DEPTH = 100  # the C++ protobuf parser's default recursion limit
+MAX_MESSAGE = 2 << 30  # protobuf refuses messages of 2 GiB or more: a longer field is a lie, not a cut file
 _HIGH_BYTES = bytes(range(128, 256))
 
 
@@ -60,6 +62,16 @@ class WireReader:
     def bad(self, msg: str, rule: str = "protobuf") -> MalformedFileError:
         return MalformedFileError(msg, path=self.src.name, rule=rule)
 
+    def overflow(self, number: int, pos: int, length: int, end: int, left: int) -> MalformedFileError:
+        """A LEN field longer than its message: a cut download when the message runs to the end of the file."""
+        if end >= self.src.size and pos + length <= MAX_MESSAGE:
+            what = f"{self.what} field {number} at offset {pos:,}"
+            return truncated(self.src.name, pos + length, self.src.size, what, at_least=True)
+        return self.bad(
+            f"field {number} at offset {pos:,} declares {length:,} bytes but only {left:,} are left in its message",
+            "protobuf-length",
+        )
+
     def _window(self, pos: int, n: int, end: int) -> tuple[bytes, int]:
         """The buffer and the index of `pos` in it, holding at least min(n, end - pos) bytes from `pos`."""
         i = pos - self._base
@@ -69,10 +81,7 @@ class WireReader:
         data = self.src.read_at(pos, max(need, WINDOW))
         self.bytes_read += len(data)
         if len(data) < need:
-            raise self.bad(
-                f"{self.what} needs {need:,} bytes at offset {pos:,} but the file ends at {self.src.size:,}",
-                "truncated",
-            )
+            raise truncated(self.src.name, pos + need, self.src.size, f"the {self.what} model", at_least=True)
         self._buf, self._base = data, pos
         return data, 0
 
@@ -91,6 +100,8 @@ class WireReader:
             shift += 7
         if j - i >= 10:
             raise self.bad(f"varint at offset {pos:,} is longer than 10 bytes")
+        if end >= self.src.size:
+            raise truncated(self.src.name, end + 1, self.src.size, f"a varint at offset {pos:,}", at_least=True)
         raise self.bad(f"varint at offset {pos:,} runs past the end of its message (offset {end:,})")
 
     def fields(self, start: int, end: int, depth: int) -> Iterable[Field]:
@@ -104,9 +115,7 @@ class WireReader:
                 f"{self.what} nests messages deeper than {MAX_DEPTH} levels", path=self.src.name, rule="protobuf-depth"
             )
         if end > self.src.size:
-            raise self.bad(
-                f"{self.what} message ends at {end:,}, past the end of the {self.src.size:,}-byte file", "truncated"
-            )
+            raise truncated(self.src.name, end, self.src.size, f"a {self.what} message", at_least=True)
         if end - start <= WINDOW:
             return self._small(start, end)
         return self._stream(start, end)
@@ -132,11 +141,7 @@ class WireReader:
                 else:
                     length, pos = self.varint(pos, end)
                 if length > end - pos:
-                    raise self.bad(
-                        f"field {number} at offset {pos:,} declares {length:,} bytes but only {end - pos:,} "
-                        "are left in its message",
-                        "protobuf-length",
-                    )
+                    raise self.overflow(number, pos, length, end, end - pos)
                 yield Field(number, wire, pos, length)
                 pos += length
             elif wire in (I32, I64):
@@ -187,11 +192,7 @@ class WireReader:
                     length, off = self.varint(base + pos, end)
                     pos = off - base
                 if length > stop - pos:
-                    raise self.bad(
-                        f"field {number} at offset {base + pos:,} declares {length:,} bytes but only "
-                        f"{stop - pos:,} are left in its message",
-                        "protobuf-length",
-                    )
+                    raise self.overflow(number, base + pos, length, end, stop - pos)
                 add(_new(Field, (number, LEN, base + pos, length)))
                 pos += length
             elif wire in (I32, I64):

@@ -18,6 +18,8 @@ from ..dtypes import lookup
 from ..errors import MalformedFileError
 from ..inventory import TensorRecord
 from .base import FileScan
+from .buffers import buffer_note, is_known_buffer
+from .identify import truncated
 from .source import ByteSource
 
 MAX_HEADER = 100_000_000  # the reference implementation's limit
@@ -61,6 +63,8 @@ class SafetensorsLoader:
         if n > MAX_HEADER:
             raise bad(f"header length {n:,} exceeds the 100 MB limit", "header-size")
         if n > src.size - 8:
+            if src.read_at(8, 1) == b"{":  # a real header, cut short: the download stopped inside it
+                raise truncated(where, 8 + n, src.size, "the header length")
             raise bad(f"header length {n:,} runs past the end of the {src.size:,}-byte file", "header-size")
         raw = src.read_exact(8, n, "header")
         try:
@@ -131,10 +135,8 @@ class SafetensorsLoader:
                 )
             expected = end
         if expected > buffer_size:
-            raise bad(
-                f"tensor data ends at {expected:,} but the buffer after the header is {buffer_size:,} bytes",
-                "offsets-bounds",
-            )
+            # The offsets tile the buffer without gaps (checked above), so the data stops early: a cut download.
+            raise truncated(where, data_start + expected, src.size)
         warnings: list[str] = []
         if expected < buffer_size:
             # The reference refuses this (MetadataIncompleteBuffer); we read on but say so.
@@ -153,14 +155,18 @@ class SafetensorsLoader:
                 storage=f"{rel}@{data_start + begin}",
                 offset=0,
                 file=rel,
+                section="buffers" if is_known_buffer(name, dt_name, shape) else "model",
+                kind="buffer" if is_known_buffer(name, dt_name, shape) else "param",
             )
             for begin, _end, name, dt_name, shape, numel, nbytes in entries
         ]
+        buffers = [r.name for r in records if r.section == "buffers"]
         return FileScan(
             format="safetensors",
             records=records,
             storage_bytes=expected,
             metadata=metadata,
             warnings=warnings,
+            details={"buffers": buffer_note(buffers)} if buffers else {},
             header_bytes=n,
         )

@@ -86,6 +86,13 @@ SAFE_GLOBALS = frozenset(
     }
 )
 
+# TorchScript archives (`torch.jit.save`) tag their lists and dicts with these (torch/jit/_pickle.py), each of
+# which returns its first argument unchanged; torch.jit.load accepts them. They are allowed for *reading* a
+# TorchScript archive only (`is_readable_global`): the allowlist above, and so what `mi scan` reports, is unchanged.
+TORCHSCRIPT_HELPERS = frozenset(
+    {"torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.restore_type_tag"}
+)
+
 # BUILD (`obj.__setstate__(state)` or `obj.__dict__.update(state)`) is accepted by torch only on these.
 BUILD_TARGETS = frozenset(
     TENSOR_REBUILDERS
@@ -117,6 +124,11 @@ def resolve_compat(qualname: str) -> str:
 def is_safe_global(qualname: str) -> bool:
     """True when `qualname` (after Python 2 name mapping) is on the allowlist of what a plain checkpoint needs."""
     return qualname in SAFE_GLOBALS or resolve_compat(qualname) in SAFE_GLOBALS
+
+
+def is_readable_global(qualname: str, torchscript: bool) -> bool:
+    """`is_safe_global`, plus the identity helpers of `TORCHSCRIPT_HELPERS` when reading a TorchScript archive."""
+    return is_safe_global(qualname) or (torchscript and qualname in TORCHSCRIPT_HELPERS)
 
 
 class Severity(StrEnum):

@@ -38,6 +38,7 @@ from ..errors import (
     MalformedFileError,
     UnsupportedFormatError,
 )
+from .identify import identify
 from .pickle_walk import Event, walk
 from .safety import BUILD_TARGETS, Severity, classify
 from .source import ByteSource
@@ -250,10 +251,13 @@ def _build_finding(stream: str, ev: Event) -> Finding | None:
     return None  # the global itself is already reported
 
 
-def _walk_streams(data: bytes, name: str, where: str, acc: _Acc, *, multi: bool, complete: bool) -> tuple[str, bool]:
+def _walk_streams(
+    data: bytes, name: str, where: str, acc: _Acc, *, multi: bool, complete: bool, whole_file: bool = False
+) -> tuple[str, bool]:
     """Walk every pickle in `data`; return (format, needs_more_data).
 
     `complete` is False when `data` is only a prefix of the file: any break is then retried with more bytes.
+    `whole_file` says `data` is the entire file, so a pickle that runs out of bytes was cut short.
     """
     pos = 0
     fmt = "pickle"
@@ -287,7 +291,13 @@ def _walk_streams(data: bytes, name: str, where: str, acc: _Acc, *, multi: bool,
         streams.append(StreamInfo(label, pos, res.end, res.protocol, tuple(gl), calls, res.error))
         findings.extend(_event_findings(label, res.events))
         if res.error:
-            errors.append(f"{label}: stopped at a broken opcode ({res.error}); findings before it are listed")
+            if whole_file and res.end >= len(data) and ("remain" in res.error or "no end of line" in res.error):
+                errors.append(
+                    f"truncated: the file ends inside {label} at byte {len(data):,}; the download is incomplete "
+                    "(findings before the cut are listed)"
+                )
+            else:
+                errors.append(f"{label}: stopped at a broken opcode ({res.error}); findings before it are listed")
             break
         n += 1
         pos = res.end
@@ -302,7 +312,8 @@ def _walk_streams(data: bytes, name: str, where: str, acc: _Acc, *, multi: bool,
     if fmt == "torch-legacy" and n < 5 and not errors:
         if not complete:
             return fmt, True
-        errors.append(f"legacy torch file ends after {n} of its 5 pickles")
+        cut = "; the download is incomplete" if whole_file else ""
+        errors.append(f"legacy torch file ends after {n} of its 5 pickles{cut}")
     if pos >= len(data) and not complete and fmt == "pickle":
         return fmt, True  # the next stream may start past this prefix
     if multi and len(streams) == 1 and not errors:
@@ -325,13 +336,27 @@ def _walk_streams(data: bytes, name: str, where: str, acc: _Acc, *, multi: bool,
     return fmt, False
 
 
+def _check_legacy_table(src: ByteSource, name: str, acc: _Acc) -> None:
+    """A legacy file whose pickles are clean: its storage table must fit in the file too (a cut download is
+    never reported clean). Only a `truncated` verdict counts here; the pickles were already judged."""
+    from .torch_legacy import cut_storage_table
+
+    cut: InspectError | None
+    try:
+        cut = cut_storage_table(src, FIRST_READ)
+    except InspectError as exc:
+        cut = exc if exc.rule == "truncated" else None
+    if cut is not None:
+        acc.errors.append(cut.message)
+
+
 def _scan_raw(src: ByteSource, acc: _Acc) -> str:
     size = src.size
     n = min(size, FIRST_READ)
     while True:
         data = src.read_exact(0, n, "pickle")
         complete = n >= size
-        fmt, more = _walk_streams(data, "pickle", src.name, acc, multi=True, complete=complete)
+        fmt, more = _walk_streams(data, "pickle", src.name, acc, multi=True, complete=complete, whole_file=complete)
         if not more:
             return fmt
         if n >= MAX_PICKLE_BYTES:
@@ -383,10 +408,32 @@ def _scan_npy(data: bytes, name: str, where: str, acc: _Acc) -> None:
         _walk_streams(data[offset:], name, where, acc, multi=False, complete=True)
 
 
+def _scan_cut_zip(src: ByteSource, acc: _Acc, cut: MalformedFileError) -> str:
+    """A zip cut short (no central directory): its first member is still scanned when it is a stored pickle
+    (torch writes data.pkl first), so what the file would import is reported; the cut makes it never clean."""
+    from .torchzip import LOCAL_HEADER
+
+    acc.errors.append(cut.message)
+    hdr = src.read_at(0, LOCAL_HEADER.size)
+    if len(hdr) == LOCAL_HEADER.size:
+        _sig, _v, _flags, method, _t, _d, _crc, _cs, _us, n_name, n_extra = LOCAL_HEADER.unpack(hdr)
+        member = src.read_at(LOCAL_HEADER.size, n_name).decode("utf-8", "replace")
+        if member.lower().endswith(".pkl") and method == 0:
+            start = LOCAL_HEADER.size + n_name + n_extra
+            data = src.read_at(start, min(max(src.size - start, 0), MAX_PICKLE_BYTES))
+            _walk_streams(data, member, src.name, acc, multi=False, complete=True)
+    return "torch-zip"
+
+
 def _scan_zip(src: ByteSource, acc: _Acc) -> str:
     from .torchzip import open_zip, read_member
 
-    infos = open_zip(src)
+    try:
+        infos = open_zip(src)
+    except MalformedFileError as exc:
+        if exc.rule != "truncated":
+            raise
+        return _scan_cut_zip(src, acc, exc)
     fmt = "zip"
     pickles = [i for i in infos if i.filename.lower().endswith(".pkl")]
     npys = [i for i in infos if i.filename.lower().endswith(".npy")]
@@ -464,7 +511,7 @@ def _tar_records(data: bytes, name: str, where: str, acc: _Acc, fixed: int | Non
             if not (qual.startswith("torch.") and qual[6:] in TORCH_STORAGE_DTYPES) or pos + 8 > len(data):
                 acc.errors.append(f"{name}: record {i + 1} is not (key, location, storage type); rest not scanned")
                 return
-            elem = lookup(TORCH_STORAGE_DTYPES[qual[6:]]).bits // 8
+            elem = max(lookup(TORCH_STORAGE_DTYPES[qual[6:]]).bits, 8) // 8  # a QUInt4x2Storage counts bytes
             n = int.from_bytes(data[pos : pos + 8], "little", signed=True)
             pos += 8 + n * elem
         else:
@@ -549,8 +596,11 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
     try:
         head = src.read_at(0, 512)
         lower = name.lower()
-        if src.size == 0:
-            raise UnsupportedFormatError("file is empty", path=src.name)
+        # What `mi inspect` would say first: empty, a Git LFS pointer, a page or text saved under a model's name.
+        # Text that may be a protocol 0/1 pickle is never taken for text (identify leaves it to the walk below).
+        not_model = identify(src, head)
+        if not_model is not None:
+            raise not_model
         from .torch_legacy import is_legacy_tar
 
         if head[:4] == ZIP_MAGIC:
@@ -571,6 +621,8 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
         elif head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
             raw = _Acc()
             fmt = _scan_raw(src, raw)
+            if fmt == "torch-legacy" and not raw.findings and not raw.errors:
+                _check_legacy_table(src, name, raw)
             # A safetensors header length such as 0x0280 also starts with PROTO 2: when not even the first
             # pickle parses, the file is the other format if its reader validates it (what torch.load sees is
             # then an unreadable pickle, not code to run).
@@ -598,7 +650,9 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
         acc.errors.append(exc.message)
     except InspectError as exc:
         if not acc.findings:
-            raise
+            if exc.path:
+                raise
+            raise type(exc)(exc.message, path=src.name, rule=exc.rule) from None  # every error names the file
         acc.errors.append(exc.message)
     return FileScanReport(
         path=src.name,

@@ -82,11 +82,16 @@ class Locator:
                 infos = open_zip(src)
                 folder = infos[0].filename.split("/", 1)[0] if infos and "/" in infos[0].filename else ""
                 prefix = f"{folder}/data/".lower()
+                constants = f"{folder}/constants/".lower()  # TorchScript constants: keys `constants/<key>`
                 for info in infos:
                     lower = info.filename.lower()
-                    if not lower.startswith(prefix) or info.compress_type != zipfile.ZIP_STORED:
+                    if info.compress_type != zipfile.ZIP_STORED:
                         continue
-                    out[info.filename[len(prefix) :]] = (member_start(src, info), info.file_size)
+                    if lower.startswith(prefix):
+                        out[info.filename[len(prefix) :]] = (member_start(src, info), info.file_size)
+                    elif lower.startswith(constants):
+                        key = "constants/" + info.filename[len(constants) :]
+                        out[key] = (member_start(src, info), info.file_size)
             self.zip_members[key] = out
         return self.zip_members[key]
 

@@ -16,13 +16,22 @@ from __future__ import annotations
 
 import struct
 
-from ..dtypes import lookup
 from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
 from ..inventory import TensorRecord
 from .base import FileScan
+from .identify import cut_inside, truncated
 from .pickle_walk import WalkResult, walk
+from .safety import is_safe_global
 from .source import ByteSource
-from .torch_pickle import collect, describe, spec_record, storage_nbytes, vet_pickle
+from .torch_pickle import (
+    collect,
+    describe,
+    persistent_storages,
+    spec_record,
+    storage_item_bits,
+    storage_nbytes,
+    vet_pickle,
+)
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -47,12 +56,21 @@ def is_legacy_tar(head: bytes) -> bool:
     return len(parts) == 2 and parts[0] in TAR_MEMBERS
 
 
+def _ran_out(message: str) -> bool:
+    """True for the walk's errors that mean the bytes ended (not that they are wrong)."""
+    return "remain" in message or "no end of line" in message
+
+
 class _Pickles:
     """Walks consecutive pickles from the start of a source, reading more of the file only when needed."""
 
-    def __init__(self, src: ByteSource) -> None:
+    def __init__(self, src: ByteSource, first_read: int = FIRST_READ) -> None:
         self.src = src
-        self.data = src.read_at(0, min(src.size, FIRST_READ))
+        self.data = src.read_at(0, min(src.size, first_read))
+
+    def cut(self, what: str) -> MalformedFileError:
+        """The file ends inside one of its five pickles: a download or copy cut short."""
+        return cut_inside(self.src.name, f"its {what} pickle", self.src.size)
 
     def walk(self, start: int, what: str, persistent: bool) -> WalkResult:
         where = f"{self.src.name}:{what}"
@@ -61,9 +79,16 @@ class _Pickles:
             try:
                 result = walk(self.data, start=start, where=where, persistent=persistent)
             except MalformedFileError as exc:
+                if complete and exc.rule in _RAN_OUT and _ran_out(exc.message):
+                    raise self.cut(what) from None
                 if complete or exc.rule not in _RAN_OUT:
                     raise
                 result = None
+            # A cut inside the pickle; a global outside the allowlist before the cut is still refused by the reader.
+            if result is not None and complete and result.error and _ran_out(result.error):
+                events = result.events
+                if not any(ev.kind == "global" and not is_safe_global(ev.target) for ev in events):
+                    raise self.cut(what)
             if result is not None and (complete or not any(f"[{r}]" in (result.error or "") for r in _RAN_OUT)):
                 return result
             # Ran off the end of what was read: read twice as much (bounded) and walk again.
@@ -122,7 +147,7 @@ class TorchLegacyLoader:
         declared: dict[str, tuple[int, int]] = {}  # key → (numel, bits per element)
         for spec in col.specs:
             st = spec.storage
-            bits = 8 if st.untyped else lookup(st.dtype).bits
+            bits = 8 if st.untyped else storage_item_bits(st.dtype)
             prev = declared.get(st.key)
             if prev is not None and prev != (st.numel, bits):
                 raise MalformedFileError(
@@ -146,6 +171,9 @@ class TorchLegacyLoader:
 
         # The storage table: an 8-byte element count, then the data; we only read the counts.
         pos = keys_result.end
+        declared_end = pos + sum(COUNT.size + numel * bits // 8 for numel, bits in declared.values())
+        if declared_end > src.size:  # the pickles are whole, the data stops early: a cut download
+            raise truncated(where, declared_end, src.size, "the storage table")
         sizes: dict[str, int] = {}
         offsets: dict[str, int] = {}
         for key in keys:
@@ -190,3 +218,18 @@ class TorchLegacyLoader:
             details=details,
             torch=torch,
         )
+
+
+def cut_storage_table(src: ByteSource, first_read: int = 64 << 10) -> MalformedFileError | None:
+    """For a legacy file whose five pickles `mi scan` found clean: the `truncated` error when the storage table
+    they declare (each storage's 8-byte count and bytes, from the persistent ids) runs past the end of the file.
+    Reads only the pickles (from a small first read, as the scanner does), never a count or the data."""
+    p = _Pickles(src, first_read)
+    end = 0
+    for what, persistent in (("magic number", False), ("protocol version", False), ("sys info", False)):
+        end = p.walk(end, what, persistent).end
+    obj = p.walk(end, "object", True)
+    keys = p.walk(obj.end, "storage keys", False)
+    storages = persistent_storages(obj.value, src.name)
+    declared = keys.end + sum(COUNT.size + n for n in storages.values())
+    return truncated(src.name, declared, src.size, "the storage table") if declared > src.size else None

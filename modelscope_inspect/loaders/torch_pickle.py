@@ -25,15 +25,19 @@ Beyond a plain state_dict (issue 3):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..dtypes import TORCH_STORAGE_DTYPES, lookup
+from ..dtypes import TORCH_STORAGE_DTYPES, lookup, torch_dtype
 from ..errors import MalformedFileError, UnsafePickleError
 from ..inventory import TensorRecord, TorchInfo
+from .buffers import buffer_note, is_known_buffer
 from .pickle_walk import Call, Global, PersistentId, SetLike, WalkResult
-from .safety import Severity, classify, is_safe_global
+from .safety import TORCHSCRIPT_HELPERS, Severity, classify, is_readable_global, is_safe_global
+from .torchscript import ScriptClass, demangle
 
 MAX_DEPTH = 500
 MAX_NUMEL = 1 << 62
@@ -157,7 +161,7 @@ def _children(obj: Any) -> list[Any]:
     return []
 
 
-def vet_pickle(result: WalkResult, where: str) -> list[str]:
+def vet_pickle(result: WalkResult, where: str, torchscript: bool = False) -> list[str]:
     """Refuse a pickle that would run code on load; return the classes it only *names* (stubs).
 
     Every global outside the allowlist must be accounted for: the class of a stub construction (see
@@ -167,7 +171,7 @@ def vet_pickle(result: WalkResult, where: str) -> list[str]:
     events = result.events
     for ev in events:  # the fast path: a plain checkpoint names only allowlisted globals
         if ev.kind == "global":
-            if not is_safe_global(ev.target):
+            if not is_readable_global(ev.target, torchscript):
                 break
         elif ev.opcode == "BUILD" and ev.target.startswith("<BUILD on"):
             break
@@ -214,10 +218,10 @@ def vet_pickle(result: WalkResult, where: str) -> list[str]:
     refused: list[str] = []
     for ev in events:
         if ev.kind == "global":
-            ok = is_safe_global(ev.target) or ev.offset in ok_globals
+            ok = is_readable_global(ev.target, torchscript) or ev.offset in ok_globals
         elif ev.opcode == "BUILD":
             ok = not ev.target.startswith("<BUILD on")
-        elif ev.opcode == "REDUCE" and is_safe_global(ev.target):
+        elif ev.opcode == "REDUCE" and is_readable_global(ev.target, torchscript):
             ok = True
         else:
             ok = ev.offset in ok_calls
@@ -271,7 +275,8 @@ def _ints(value: Any, what: str, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _storage(pid: Any, where: str, dtype_override: str | None) -> StorageRef:
+def storage_ref(pid: Any, where: str, dtype_override: str | None) -> StorageRef:
+    """The storage a persistent id `('storage', cls, key, location, numel[, view])` names."""
     if not isinstance(pid, PersistentId):
         raise MalformedFileError("tensor storage is not a persistent id", path=where, rule="pickle-tensor")
     t = pid.pid
@@ -378,8 +383,11 @@ def _tensor(call: Call, name: str, where: str, is_param: bool, extra: list[Tenso
             dq = _qual(args[6]) if len(args) > 6 else None
             if dq is None or not dq.startswith("torch."):
                 raise MalformedFileError("_rebuild_tensor_v3 without a dtype", path=where, rule="pickle-tensor")
-            dtype_override = lookup(dq).name
-        storage = _storage(args[0], where, dtype_override)
+            found = torch_dtype(dq)
+            if found is None:
+                raise MalformedFileError(f"tensor {name!r} has unknown dtype {dq}", path=where, rule="dtype-known")
+            dtype_override = found.name
+        storage = storage_ref(args[0], where, dtype_override)
         offset = args[1]
         if type(offset) is not int or offset < 0:
             raise MalformedFileError(f"tensor {name!r} has a bad storage offset", path=where, rule="pickle-tensor")
@@ -408,6 +416,97 @@ TENSOR_FUNCS = frozenset(
         "torch._utils._rebuild_qtensor",
     }
 )
+
+
+SPARSE = "torch._utils._rebuild_sparse_tensor"
+_PARAMETER_FUNCS = ("torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state")
+# Tensors torch.save writes through rebuilders that hold no storage mi can measure: counted in a warning.
+UNREAD_TENSORS = {
+    "torch._utils._rebuild_nested_tensor": "nested",
+    "torch._utils._rebuild_wrapper_subclass": "tensor subclass (DTensor, FakeTensor …)",
+    "torch._utils._rebuild_meta_tensor_no_storage": "meta (no data)",
+    "torch._utils._rebuild_device_tensor_from_numpy": "device tensor from numpy",
+    "torch._utils._rebuild_device_tensor_from_cpu_tensor": "device tensor",
+}
+# `torch.Tensor.__reduce_ex__` (torch/_tensor.py): COO is (indices, values, size[, is_coalesced]); the
+# compressed layouts are (compressed_indices, plain_indices, values, size), named as their accessors are.
+_SPARSE_PARTS = {
+    "sparse_coo": ("indices", "values"),
+    "sparse_csr": ("crow_indices", "col_indices", "values"),
+    "sparse_bsr": ("crow_indices", "col_indices", "values"),
+    "sparse_csc": ("ccol_indices", "row_indices", "values"),
+    "sparse_bsc": ("ccol_indices", "row_indices", "values"),
+}
+
+
+def _sparse_call(call: Call) -> tuple[Call, bool] | None:
+    """The `_rebuild_sparse_tensor` call behind `call` (a parameter may wrap it) and whether it is a parameter."""
+    fn = _qual(call.func)
+    if fn == SPARSE:
+        return call, False
+    if fn in _PARAMETER_FUNCS and isinstance(call.args, tuple) and call.args:
+        inner = call.args[0]
+        if isinstance(inner, Call) and _qual(inner.func) == SPARSE:
+            return inner, True
+    return None
+
+
+def _layout(value: Any) -> str | None:
+    """`torch.sparse_coo` as a global, or `torch.serialization._get_layout("torch.sparse_coo")` (what torch writes)."""
+    if isinstance(value, Global):
+        return value.qualname.removeprefix("torch.")
+    if isinstance(value, Call) and _qual(value.func) == "torch.serialization._get_layout":
+        args = value.args
+        if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str):
+            return args[0].removeprefix("torch.")
+    return None
+
+
+def _sparse(call: Call, path: str, where: str, out: Found, kind: str, is_param: bool) -> None:
+    """The index and value tensors of a sparse tensor, named `path.indices`, `path.values`, …; values count as
+    the tensor's elements (its stored, non-zero ones), indices are stored but are not parameters."""
+    args = call.args
+    layout = _layout(args[0]) if isinstance(args, tuple) and len(args) == 2 else None
+    data = args[1] if isinstance(args, tuple) and len(args) == 2 else None
+    parts = _SPARSE_PARTS.get(layout or "")
+    if parts is None or not isinstance(data, tuple) or len(data) < len(parts) + 1:
+        raise MalformedFileError(
+            f"sparse tensor {path!r} with layout {layout or '?'} cannot be read", path=where, rule="pickle-tensor"
+        )
+    shape = _ints(data[len(parts)], "size", where)
+    nnz = 0
+    for suffix, part in zip(parts, data, strict=False):
+        if not isinstance(part, Call) or _qual(part.func) not in TENSOR_FUNCS:
+            raise MalformedFileError(
+                f"sparse tensor {path!r}: {suffix} is not a tensor", path=where, rule="pickle-tensor"
+            )
+        spec = _tensor(part, f"{path}.{suffix}" if path else suffix, where, is_param and suffix == "values")
+        spec.kind = "sparse_index" if suffix != "values" else ("param" if is_param else kind)
+        out.specs.append(spec)
+        if suffix == "values":
+            nnz = spec.shape[0] if spec.shape else 0
+    out.sparse[path] = {"layout": layout, "shape": list(shape), "nnz": nnz}
+
+
+# torch.ao quantized modules that pickle a tuple (their `__getstate__`, also in TorchScript): where the weights
+# are. `_ConvNd.__getstate__` (torch/ao/nn/quantized/modules/conv.py) returns (in_channels, out_channels,
+# kernel_size, stride, padding, dilation, transposed, output_padding, groups, padding_mode, weight, bias, scale,
+# zero_point, training); a LinearPackedParamsBase script object pickles (weight, bias).
+_QUANT_CONV = re.compile(
+    r"(^|\.)ao\.nn\.quantized\.(dynamic\.)?modules\.conv\.(___torch_mangle_\d+\.)?Conv(Transpose)?[123]d$"
+)
+_PACKED_LINEAR = re.compile(r"(^|\.)classes\.quantized\.LinearPackedParamsBase$")
+
+
+def _packed_names(qualname: str, state: Any) -> list[tuple[int, str]] | None:
+    """The (index, name) of the weight and bias in a quantized module's tuple state, or None."""
+    if not isinstance(state, tuple):
+        return None
+    if _QUANT_CONV.search(qualname) and len(state) >= 12:
+        return [(10, "weight"), (11, "bias")]
+    if _PACKED_LINEAR.search(qualname) and len(state) == 2:
+        return [(0, "weight"), (1, "bias")]
+    return None
 
 
 def _key(k: Any) -> str:
@@ -459,14 +558,24 @@ class Found:
     module_counts: Counter[str] = field(default_factory=Counter)
     objects: Counter[str] = field(default_factory=Counter)  # other stub objects (configs, ...) by class
     non_persistent: list[str] = field(default_factory=list)
+    sparse: dict[str, dict[str, Any]] = field(default_factory=dict)  # path → layout, dense shape, nnz
+    unread: Counter[str] = field(default_factory=Counter)  # tensors of kinds mi cannot measure
 
 
-def find_tensors(value: Any, where: str, prefix: str = "", found: Found | None = None) -> Found:
+def find_tensors(
+    value: Any,
+    where: str,
+    prefix: str = "",
+    found: Found | None = None,
+    script: Mapping[str, ScriptClass] | None = None,
+) -> Found:
     """Every tensor reachable from the pickle's value, named by its dotted path of dict keys/list indexes.
 
     Whole modules are named as `state_dict()` names them: `<module path>.<parameter/buffer name>`, with
     parameters `kind="param"`, buffers `kind="buffer"` and tensors kept as plain module attributes
-    `kind="attribute"`. Iterative (no Python recursion), so deeply nested pickles fail with a clear limit error.
+    `kind="attribute"`. `script` holds the classes of a TorchScript archive (`torchscript.py`): their objects
+    are modules too, with the parameters and buffers their code declares. Iterative (no Python recursion), so
+    deeply nested pickles fail with a clear limit error.
     """
     out = Found() if found is None else found
     specs = out.specs
@@ -495,6 +604,16 @@ def find_tensors(value: Any, where: str, prefix: str = "", found: Found | None =
             children = [(str(i), v, kind) for i, v in enumerate(obj)]
         elif isinstance(obj, Call):
             fn = _qual(obj.func)
+            sparse = _sparse_call(obj)
+            if sparse is not None:
+                _sparse(sparse[0], path, where, out, kind, sparse[1])
+                continue
+            if fn in UNREAD_TENSORS:
+                out.unread[UNREAD_TENSORS[fn]] += 1  # reported, never silently dropped
+                continue
+            if script is not None and fn in TORCHSCRIPT_HELPERS and isinstance(obj.args, tuple) and obj.args:
+                todo.append((path, obj.args[0], depth + 1, kind))  # build_intlist(x), restore_type_tag(x, t): x
+                continue
             if fn in TENSOR_FUNCS:
                 n = len(specs)
                 spec = _tensor(obj, path, where, False, specs)
@@ -509,7 +628,9 @@ def find_tensors(value: Any, where: str, prefix: str = "", found: Found | None =
                 continue
             cls = _stub_class(obj)
             state = _object_state(obj) if cls is not None else None
+            compiled = script.get(cls.qualname) if script is not None and cls is not None else None
             is_module = cls is not None and state is not None and "_parameters" in state and "_modules" in state
+            is_module = is_module or (compiled is not None and state is not None)
             # A module shared under two paths is named under both (as state_dict() does); anything else that
             # is reached twice (memo sharing, cycles) is expanded once.
             if id(obj) in seen:
@@ -523,7 +644,32 @@ def find_tensors(value: Any, where: str, prefix: str = "", found: Found | None =
                         rule="pickle-module",
                     )
             seen.add(id(obj))
-            if cls is not None and state is not None and is_module:
+            if cls is not None and state is not None and compiled is not None:
+                # A TorchScript module: its attributes are set by BUILD; its code says which are parameters and
+                # buffers. state_dict() order is parameters, buffers, then submodules.
+                registered = kind != "attribute"
+                if registered:
+                    out.module_types[path] = demangle(cls.qualname)
+                    out.module_counts[demangle(cls.qualname)] += 1
+                member = "tensor" if registered else "attribute"
+                children = [
+                    (k, state[k], "param" if registered else "attribute") for k in compiled.parameters if k in state
+                ]
+                children += [
+                    (k, state[k], "buffer" if registered else "attribute") for k in compiled.buffers if k in state
+                ]
+                declared = {*compiled.parameters, *compiled.buffers}
+                for k, v in state.items():
+                    if k in declared:
+                        continue
+                    sub = _stub_class(v) if isinstance(v, Call) else None
+                    if sub is not None and script is not None and sub.qualname in script:
+                        children.append((k, v, member))  # a submodule
+                    elif k == "_packed_params" and registered:
+                        children.append((k, v, "param"))  # torch.ao quantized weights, as below
+                    else:
+                        children.append((k, v, "attribute"))  # a plain attribute: not in state_dict()
+            elif cls is not None and state is not None and is_module:
                 # An nn.Module: state_dict() order is parameters, persistent buffers, then each child module.
                 # A module kept as a plain attribute (not registered) is not part of state_dict().
                 registered = kind != "attribute"
@@ -549,9 +695,17 @@ def find_tensors(value: Any, where: str, prefix: str = "", found: Found | None =
                         packed = k == "_packed_params" and registered
                         children.append((k, v, "param" if packed else "attribute"))
             elif cls is not None:
-                out.objects[cls.qualname] += 1
+                packed_at = _packed_names(cls.qualname, obj.state)
+                if compiled is not None and kind != "attribute":
+                    out.module_types[path] = demangle(cls.qualname)  # a module with its own __getstate__
+                    out.module_counts[demangle(cls.qualname)] += 1
+                else:
+                    out.objects[demangle(cls.qualname) if script is not None else cls.qualname] += 1
                 if state is not None:
                     children = [(k, v, kind) for k, v in state.items()]
+                elif packed_at is not None:
+                    inner = "attribute" if kind == "attribute" else "param"
+                    children = [(name, obj.state[i], inner) for i, name in packed_at]
                 elif isinstance(obj.state, list | tuple):  # __getstate__ returned a tuple (ScriptObject, ...)
                     children = [(str(i), v, kind) for i, v in enumerate(obj.state)]
                 else:
@@ -615,8 +769,8 @@ def _section_for_kind(kind: str, base: str) -> str:
     return "model"
 
 
-def collect(value: Any, where: str) -> Collected:
-    """Find every tensor and put it in a section (see module docstring)."""
+def collect(value: Any, where: str, script: Mapping[str, ScriptClass] | None = None) -> Collected:
+    """Find every tensor and put it in a section (see module docstring); `script`: see `find_tensors`."""
     pairs = _items(value)
     if (
         pairs is not None
@@ -624,15 +778,50 @@ def collect(value: Any, where: str) -> Collected:
         and any(k in _CHECKPOINT_KEYS and not _is_tensor(v) for k, v in pairs)
     ):
         return _collect_checkpoint(pairs, where)
-    found = find_tensors(value, where)
+    found = find_tensors(value, where, script=script)
     specs = found.specs
     layout = "state_dict" if pairs is not None else "sequence" if isinstance(value, list | tuple) else "object"
     if found.module_types.get("") is not None:
         layout = "module"
     if found.module_types or any(s.kind == "qparams" for s in specs):
         specs = [replace(s, section=_section_for_kind(s.kind, "model")) for s in specs]
-        specs = _ordered(specs)
-    return Collected(specs, found, {"model": ""} if specs else {}, layout)
+    specs = _ordered(known_buffers(specs))
+    sources = {"model": ""} if specs else {}
+    for section in ("buffers", "quantization"):
+        if any(s.section == section for s in specs):
+            sources[section] = ""
+    return Collected(specs, found, sources, layout)
+
+
+def known_buffers(specs: list[TensorSpec]) -> list[TensorSpec]:
+    """Move the buffers a plain state dict holds (BatchNorm running stats, `position_ids`, …; see `buffers.py`)
+    from the model weights to the `buffers` section, and the `scale` / `zero_point` pairs of a quantized model
+    (torch.ao Quantize buffers, quantized Linear/Conv attributes their `_save_to_state_dict` writes) to the
+    `quantization` section. Tensors whose kind the pickle tells (module parameters and buffers, `nn.Parameter`
+    values) are left alone."""
+    plain = [s.section == "model" and s.kind == "tensor" and not s.is_param for s in specs]
+    qpairs: set[str] = set()
+    if any(lookup(s.dtype).kind == "quant" for s in specs):
+        by_name = {s.name: s for s, ok in zip(specs, plain, strict=True) if ok}
+        for name, s in by_name.items():
+            if name.endswith("zero_point") and check_numel(s.shape, "", name) <= 1:
+                scale = by_name.get(name[: -len("zero_point")] + "scale")
+                int_zp = lookup(s.dtype).kind in ("int", "uint")
+                if (
+                    scale is not None
+                    and int_zp
+                    and lookup(scale.dtype).kind == "float"
+                    and check_numel(scale.shape, "", name) <= 1
+                ):
+                    qpairs.update((name, scale.name))
+    out = []
+    for s, ok in zip(specs, plain, strict=True):
+        if ok and s.name in qpairs:
+            s = replace(s, section="quantization", kind="qparams")
+        elif ok and is_known_buffer(s.name, s.dtype, s.shape):
+            s = replace(s, section="buffers", kind="buffer")
+        out.append(s)
+    return out
 
 
 def _is_tensor(v: Any) -> bool:
@@ -669,15 +858,25 @@ def _collect_checkpoint(pairs: list[tuple[Any, Any]], where: str) -> Collected:
             continue
         if k == model_key:
             cut = len(k) + 1
-            specs += [replace(s, name=s.name[cut:], section=_section_for_kind(s.kind, "model")) for s in got]
+            moved = known_buffers(
+                [replace(s, name=s.name[cut:], section=_section_for_kind(s.kind, "model")) for s in got]
+            )
+            specs += moved
             sources.setdefault("model", k)
+            for section in ("buffers", "quantization"):
+                if any(s.section == section for s in moved):
+                    sources.setdefault(section, k)
         elif k in OPTIMIZER_KEYS:
             specs += [replace(s, section="optimizer") for s in got]
             sources.setdefault("optimizer", k)
         elif model_key is None and k not in OTHER_KEYS:
             # No recognisable model key and several candidates: every other tensor is a weight, names kept.
-            specs += [replace(s, section=_section_for_kind(s.kind, "model")) for s in got]
+            moved = known_buffers([replace(s, section=_section_for_kind(s.kind, "model")) for s in got])
+            specs += moved
             sources.setdefault("model", "")
+            for section in ("buffers", "quantization"):
+                if any(s.section == section for s in moved):
+                    sources.setdefault(section, "")
         else:
             specs += [replace(s, section="other") for s in got]
             sources.setdefault("other", k)
@@ -702,9 +901,42 @@ def check_numel(shape: tuple[int, ...], where: str, name: str) -> int:
     return n
 
 
+MAX_STORAGES = 10_000_000  # persistent ids collected from a cut archive's data.pkl
+
+
+def persistent_storages(value: Any, where: str) -> dict[str, int]:
+    """Bytes of every storage the persistent ids of a walked data.pkl name (key → bytes), found without
+    interpreting the pickle any further."""
+    out: dict[str, int] = {}
+    todo, seen = [value], 0
+    while todo and seen < MAX_STORAGES:
+        obj = todo.pop()
+        seen += 1
+        if isinstance(obj, PersistentId):
+            try:
+                ref = storage_ref(obj, where, None)
+            except MalformedFileError:
+                continue
+            out[ref.key] = storage_nbytes(ref)
+        elif isinstance(obj, dict):
+            todo.extend(x for kv in obj.items() for x in kv)
+        elif isinstance(obj, list | tuple):
+            todo.extend(obj)
+        elif isinstance(obj, Call):
+            todo.extend([obj.args, obj.state, *obj.list_items])
+            todo.extend(x for kv in obj.dict_items for x in kv)
+    return out
+
+
+def storage_item_bits(dtype: str) -> int:
+    """Bits of one element of a typed storage: a whole byte at least (a QUInt4x2Storage counts bytes, each
+    holding two of its tensor's elements)."""
+    return max(lookup(dtype).bits, 8)
+
+
 def storage_nbytes(st: StorageRef) -> int:
     """Bytes the persistent id says the storage holds."""
-    return st.numel if st.untyped else st.numel * lookup(st.dtype).bits // 8
+    return st.numel if st.untyped else st.numel * storage_item_bits(st.dtype) // 8
 
 
 def spec_record(spec: TensorSpec, rel: str, where: str, storage_bytes: int, rule: str) -> TensorRecord:
@@ -713,12 +945,12 @@ def spec_record(spec: TensorSpec, rel: str, where: str, storage_bytes: int, rule
     dt = lookup(spec.dtype)
     item_bits = dt.bits
     numel = check_numel(spec.shape, where, spec.name)
-    nbytes = dt.nbytes(numel)
+    nbytes = (numel * item_bits + 7) // 8  # torch pads sub-byte quantized storages (7 × quint4x2: 4 bytes)
     first = spec.offset + st.view_offset
     offset_bytes = first * item_bits // 8
     if numel:
         last = first + sum((d - 1) * s for d, s in zip(spec.shape, spec.stride, strict=True))
-        if (last + 1) * item_bits // 8 > storage_bytes:
+        if ((last + 1) * item_bits + 7) // 8 > storage_bytes:
             raise MalformedFileError(
                 f"tensor {spec.name!r} reaches past the end of storage {st.key!r}", path=where, rule=rule
             )
@@ -753,8 +985,23 @@ def describe(col: Collected, stub_classes: list[str], **layout: Any) -> tuple[To
             details["buffers"] = f"{n_buf} tensor(s), not counted as parameters"
         if found.non_persistent:
             info["non_persistent_buffers"] = tuple(found.non_persistent)
+    else:
+        named = [s.name for s in col.specs if s.kind == "buffer" and s.section == "buffers"]
+        if named:
+            details["buffers"] = buffer_note(named)
     if found.objects:
         details["other objects"] = dict(found.objects.most_common())
+    if found.sparse:
+        sparse = {
+            name: f"{d['layout']} {'×'.join(map(str, d['shape'])) or 'scalar'} (nnz {d['nnz']:,})"
+            for name, d in list(found.sparse.items())[:32]
+        }
+        if len(found.sparse) > 32:
+            sparse["…"] = f"{len(found.sparse) - 32} more"
+        details["sparse"] = sparse
+    if found.unread:
+        kinds = ", ".join(f"{n} {k}" for k, n in found.unread.most_common())
+        warnings.append(f"{sum(found.unread.values())} tensor(s) were not read ({kinds}): they are not counted")
     if stub_classes:
         info["stub_classes"] = tuple(stub_classes)
         shown = ", ".join(stub_classes[:3]) + (f" and {len(stub_classes) - 3} more" if len(stub_classes) > 3 else "")
