@@ -65,24 +65,24 @@ def params_report(
                             lora_targets=lora_targets)  # fmt: skip
     refuse_sizes_with_config(sizes)
     doc = open_config(config, endpoint=endpoint, token=token)
-    if exact or (arch is None and not _known(doc)):
+    if exact or (arch is None and not _known(doc, config)):
         return _exact(doc, config, dtype, automatic=not exact, lora=lora_r is not None or bool(lora_targets))
     hp = hparams_from_cli(config=doc, config_path=config, arch=arch, dtype=dtype, **sizes)
     return count_params(hp, lora_r=lora_r, lora_targets=lora_targets)
 
 
-def _known(doc: Mapping[str, Any]) -> bool:
+def _known(doc: Mapping[str, Any], path: str) -> bool:
     """True when a family record reads this config; otherwise the error says what would (an extra for --exact)."""
     from ..analysis.families import family_for_config
     from .exact import EXTRA, available
 
     try:
-        family_for_config(doc)
+        family_for_config(doc, path=path)
     except UsageError as exc:
         if not isinstance(doc.get("model_type"), str):
             raise  # nothing can say what model this is, transformers neither
         if not available():
-            raise UsageError(f"{exc.message}; {EXTRA} enables --exact", rule=exc.rule) from None
+            raise UsageError(f"{exc.message}; {EXTRA} enables --exact", path=path, rule=exc.rule) from None
         return False
     return True
 
