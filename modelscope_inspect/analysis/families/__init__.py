@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import UsageError
-from . import classic
+from . import classic, decoders
 from .base import Family
 
-_MODULES = (classic,)
+_MODULES = (classic, decoders)
 
 FAMILIES: tuple[Family, ...] = tuple(f for m in _MODULES for f in m.FAMILIES)
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
