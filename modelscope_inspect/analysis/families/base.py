@@ -164,7 +164,16 @@ class Family:
     memory: MemoryFacts = field(default_factory=MemoryFacts)
     encoder_only: bool = False
     encoder_decoder: bool = False
+    # Composite configs (llava, qwen2_vl, gemma3, clip): the top-level keys a nested config supplies (the text model's
+    # vocab_size, hidden_size, …), read as if the top level had them; keys the top level has win.
+    lift: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     @property
     def reads_config(self) -> bool:
         return self.defaults is not None
+
+
+# Every record by name, filled by the package's `__init__` once all the modules are imported: a builder that counts
+# a nested model with another family's record (a composite config's text model) reads it here, without importing
+# the package that imports it.
+REGISTRY: dict[str, Family] = {}

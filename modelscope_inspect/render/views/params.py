@@ -25,7 +25,7 @@ def _header(report: ParamReport) -> Table:
         " · ".join(
             f"{k} {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k} {v}"
             for k, v in hd.items()
-            if not isinstance(v, list)
+            if not isinstance(v, list | dict)  # layer lists and nested configs (JSON has them)
         ),
     )
     t.add_row("total", f"{report.total_params:,} ({human_count(report.total_params)})")
