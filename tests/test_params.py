@@ -186,7 +186,8 @@ def test_every_known_model_type_has_a_preset() -> None:
         hp = HParams.from_config(
             {"model_type": mt, "vocab_size": 64, "hidden_size": 32, "n_embd": 32, "d_model": 32, "num_layers": 2,
              "num_hidden_layers": 2, "n_layer": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
-             "n_head": 4, "num_heads": 4, "padded_vocab_size": 64, "head_dim": 8, "kv_channels": 8, "d_kv": 8}
+             "n_head": 4, "num_heads": 4, "padded_vocab_size": 64, "head_dim": 8, "kv_channels": 8, "d_kv": 8,
+             "encoder_attention_heads": 4, "decoder_attention_heads": 4}
         )  # fmt: skip
         assert hp.arch in PRESETS
         assert count_params(hp).total_params > 0
@@ -421,16 +422,16 @@ def test_inspect_cross_check_explains_a_difference(tmp_path: Path) -> None:
 
 def test_inspect_bad_config_option_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "config.json"
-    bad.write_text('{"model_type": "whisper", "vocab_size": 10}')
+    bad.write_text('{"model_type": "xlnet", "vocab_size": 10}')
     r = run_cli("inspect", "examples/tiny-gpt2", "--config", str(bad))
-    assert r.code == 2 and "no preset for model_type 'whisper'" in r.stderr
+    assert r.code == 2 and "no preset for model_type 'xlnet'" in r.stderr
 
 
 def test_inspect_folder_with_unknown_config_still_inspects(tmp_path: Path) -> None:
     import shutil
 
     shutil.copy(ROOT / "examples" / "tiny-gpt2" / "model.safetensors", tmp_path / "model.safetensors")
-    (tmp_path / "config.json").write_text('{"model_type": "whisper"}')
+    (tmp_path / "config.json").write_text('{"model_type": "xlnet"}')
     r = run_cli("inspect", str(tmp_path), "--json")
     assert r.code == 0, r.stderr
     assert "cross_check" not in json.loads(r.stdout)

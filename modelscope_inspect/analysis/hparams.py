@@ -224,6 +224,8 @@ class HParams:
                 path=path,
                 rule="arch-config",
             )
+        if fam.lift is not None:
+            config = {**fam.lift(config), **config}
         keys = {**_COMMON_KEYS, **fam.keys}
         # A default fills a key only when the config does not have it. A key present with value null means what
         # transformers means by it (`sliding_window: null` is no window), never "use the default".

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import UsageError
-from . import classic, decoders
-from .base import Family
+from . import classic, composite, decoders
+from .base import REGISTRY, Family
 
-_MODULES = (classic, decoders)
+_MODULES = (classic, decoders, composite)
 
 FAMILIES: tuple[Family, ...] = tuple(f for m in _MODULES for f in m.FAMILIES)
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
+REGISTRY.update(BY_NAME)
 BY_MODEL_TYPE: dict[str, Family] = {t: f for f in FAMILIES for t in f.model_types}
 BY_ARCHITECTURE: dict[str, Family] = {a: f for f in FAMILIES for a in f.architectures}
 

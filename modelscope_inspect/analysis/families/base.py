@@ -169,6 +169,9 @@ class Family:
     # `apply_head`), "builder" (the builder reads `hp.get("head")` itself), or "none" (no HF head classes).
     heads: str = "generic"
     lm_terms: tuple[str, ...] = ("lm_head",)  # the terms of the language-model head a base model lacks
+    # Composite configs (llava, qwen2_vl, gemma3, clip): the top-level keys a nested config supplies (the text model's
+    # vocab_size, hidden_size, …), read as if the top level had them; keys the top level has win.
+    lift: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     @property
     def reads_config(self) -> bool:
@@ -243,3 +246,9 @@ def apply_head(hp: HParams, b: Build, fam: Family) -> None:
         b.term("qa_outputs", lin(d, 2, True), 1, "2·d + 2 (start, end)", (r"(^|\.)qa_outputs\.",))
         b.linear("qa_outputs", d, 2, 1)
         b.assumptions.append(f"{name}: question-answering head (start and end logits)")
+
+
+# Every record by name, filled by the package's `__init__` once all the modules are imported: a builder that counts
+# a nested model with another family's record (a composite config's text model) reads it here, without importing
+# the package that imports it.
+REGISTRY: dict[str, Family] = {}

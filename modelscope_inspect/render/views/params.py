@@ -20,7 +20,7 @@ def _header(report: ParamReport) -> Table:
     items = (
         f"{k}{NBSP}{v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k}{NBSP}{v}"
         for k, v in hd.items()
-        if not isinstance(v, list)
+        if not isinstance(v, list | dict)  # layer lists and nested configs (JSON has them)
     )
     rows.append(("hparams", " · ".join(items)))
     rows.append(("total", f"{report.total_params:,} ({human_count(report.total_params)})"))
