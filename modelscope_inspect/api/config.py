@@ -1,4 +1,5 @@
-"""`open_config`: an HF `config.json` from a file, a folder holding one, or a URL, as a dict."""
+"""`open_config`: an HF `config.json` from a file, a folder holding one, or a URL, as a dict; a GGUF file's
+header translated into the same dict (`gguf_config`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..errors import MalformedFileError, NotFoundError
 from .paths import is_url
 
 if TYPE_CHECKING:
+    from ..inventory import TensorInventory
     from ..loaders.source import OpenSource
     from ..remote.http import Settings
 
@@ -22,7 +24,9 @@ def open_config(
     """Read an HF `config.json` (or a folder holding one) as a dict, with bounded size and clear errors.
 
     `path` may be a URL: `hf://ORG/NAME[@REV][/PATH]` (its config.json), a folder URL, or the JSON file's own
-    URL; one small file is fetched (`endpoint` / `token` as for `open_model`).
+    URL; one small file is fetched (`endpoint` / `token` as for `open_model`). A GGUF file (recognised by its
+    magic bytes, or a URL ending in `.gguf`) gives the config its header describes: headers only, see
+    `gguf_config`.
 
     Example:
         >>> open_config("hf://meta-llama/Llama-2-70b-hf")["num_hidden_layers"]  # doctest: +SKIP
@@ -31,6 +35,8 @@ def open_config(
     from ..analysis.hparams import MAX_CONFIG_BYTES, parse_config
 
     if is_url(path):
+        if urlsplit(path).path.lower().endswith(".gguf"):
+            return _open_gguf(path, endpoint=endpoint, token=token, settings=settings)
         return _open_url(path, endpoint=endpoint, token=token, settings=settings)
     p = path
     if os.path.isdir(p):
@@ -43,6 +49,8 @@ def open_config(
         raise MalformedFileError(f"cannot read: {exc.strerror}", path=p, rule="config-readable") from None
     if not stat.S_ISREG(st.st_mode):
         raise MalformedFileError("not a regular file", path=p, rule="config-readable")
+    if _is_gguf(p):
+        return _open_gguf(p, endpoint=endpoint, token=token, settings=settings)
     if st.st_size > MAX_CONFIG_BYTES:
         raise MalformedFileError(
             f"{st.st_size:,} bytes is too large for a config.json (limit {MAX_CONFIG_BYTES:,})",
@@ -55,6 +63,29 @@ def open_config(
     except OSError as exc:
         raise MalformedFileError(f"cannot read: {exc.strerror}", path=p, rule="config-readable") from None
     return parse_config(raw, path=p)
+
+
+def gguf_config(inv: TensorInventory) -> dict[str, Any]:
+    """The HF config a read GGUF model's header describes (`analysis.gguf_config.config_from_gguf`)."""
+    from ..analysis.gguf_config import config_from_gguf
+
+    return config_from_gguf(inv.metadata, {t.name: t.shape for t in inv.tensors}, path=inv.path)
+
+
+def _is_gguf(path: str) -> bool:
+    from ..loaders.gguf import MAGIC
+
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False  # the read below reports it
+
+
+def _open_gguf(path: str, *, endpoint: str | None, token: str | None, settings: Settings | None) -> dict[str, Any]:
+    from .model import open_model
+
+    return gguf_config(open_model(path, endpoint=endpoint, token=token, settings=settings))
 
 
 def _open_url(url: str, *, endpoint: str | None, token: str | None, settings: Settings | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,22 +19,30 @@ def memory_spec(
     endpoint: str | None = None,
     token: str | None = None,
 ) -> ModelSpec:
-    """The model to estimate: a model file or folder (or URL: headers only), whose config.json gives the
-    hyperparameters; a config.json (file, folder or URL); or hyperparameters given directly.
+    """The model to estimate: a model file or folder (or URL: headers only); a config (file, folder or URL);
+    or hyperparameters given directly.
+
+    With `path`, parameters and bytes as stored come from the file, and the hyperparameters from, in order:
+    `config` when given (it overrides the folder's); a GGUF file's own header; the folder's config.json (the
+    one beside a single weights file too).
 
     Example:
         >>> from modelscope_inspect.analysis.memory import MemoryOptions, estimate_for  # doctest: +SKIP
         >>> estimate_for(memory_spec(config="llama-3-8b.json"), MemoryOptions(seq=8192)).total  # doctest: +SKIP
     """
     from ..analysis.memory import spec_from_config, spec_from_hparams, spec_from_inventory
+    from .config import gguf_config, open_config
 
     if path is not None:
         from .model import open_model
 
-        return spec_from_inventory(open_model(path, endpoint=endpoint, token=token), path, arch=arch)
+        inv = open_model(path, endpoint=endpoint, token=token, config_beside=True)
+        if config is not None:
+            inv = replace(inv, config=open_config(config, endpoint=endpoint, token=token))
+        elif inv.format == "gguf":
+            inv = replace(inv, config=gguf_config(inv))
+        return spec_from_inventory(inv, path, arch=arch)
     if config is not None:
-        from .config import open_config
-
         return spec_from_config(open_config(config, endpoint=endpoint, token=token), config, arch=arch)
     if hparams is None:
         raise TypeError("memory_spec needs a path, a config or hparams")

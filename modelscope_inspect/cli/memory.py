@@ -41,12 +41,18 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def memory_cmd(
     path: Annotated[
         str | None,
-        typer.Argument(help="Model file, folder or URL (hf://ORG/NAME …); its config.json gives the hyperparameters."),
+        typer.Argument(
+            help="Model file, folder or URL (hf://ORG/NAME …): its folder's config.json (a GGUF: its header) gives "
+            "the hyperparameters."
+        ),
     ] = None,
     config: Annotated[
         str | None,
         typer.Option(
-            "--config", metavar="PATH", help="An HF config.json, a folder holding one, or a URL (hf://ORG/NAME …)."
+            "--config",
+            metavar="PATH",
+            help="An HF config.json, a folder holding one, a .gguf, or a URL (hf://ORG/NAME …); beside a model PATH "
+            "it replaces the folder's config.",
         ),
     ] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", metavar="B", help="Sequences per step.")] = 1,
@@ -121,7 +127,9 @@ def memory_cmd(
 
     Weights at every precision, KV cache, activations, optimizer states and FLOPs.
 
-    From a model folder (its config.json), a config.json, or the same size flags as `mi params`.
+    From a model file or folder (its folder's config.json; a GGUF's own header), a config.json, or the same
+    size flags as `mi params`. `--config` beside a PATH overrides the folder's config; parameters and bytes as
+    stored still come from the file.
     Exact bytes in --json; GiB (1024-based) in the tables. Never imports torch.
 
     Examples:
@@ -149,8 +157,6 @@ def memory_cmd(
         "--experts": num_experts, "--experts-per-token": experts_per_token,
     }  # fmt: skip
     given = [k for k, v in sizes.items() if v is not None]
-    if path is not None and config is not None:
-        raise UsageError("give a model PATH or --config, not both", rule="options")
     if (path is not None or config is not None) and given:
         raise UsageError(f"the config gives the sizes; drop {', '.join(given)}", rule="options")
 

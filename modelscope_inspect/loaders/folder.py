@@ -347,11 +347,14 @@ def _load_single(
     return combine(scan.format, display, expand_split(name, scan, size, read_parts, display), None, config, [])
 
 
-def load_file(d: ModelDir, name: str, display: str, progress: Progress | None = None) -> TensorInventory:
-    """The model behind one file of `d`: a sharded `*.index.json`, a split GGUF part, or a single file."""
+def load_file(
+    d: ModelDir, name: str, display: str, progress: Progress | None = None, config: Mapping[str, Any] | None = None
+) -> TensorInventory:
+    """The model behind one file of `d`: a sharded `*.index.json`, a split GGUF part, or a single file.
+    `config` (the config.json beside it, when the caller read one) is used as `load_dir` uses the folder's."""
     if name.endswith(".index.json"):
-        return _load_index(d, name, display, None, progress)
-    return _load_single(d, name, display, None, progress)
+        return _load_index(d, name, display, config, progress)
+    return _load_single(d, name, display, config, progress)
 
 
 def model_names(names: list[str]) -> list[str]:

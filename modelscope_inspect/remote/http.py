@@ -7,7 +7,11 @@ origin it was meant for. `http.client` gives all three with no new dependency.
 Rules (huggingface_hub and requests behave the same way):
 - the token goes only to origins in `Settings.token_origins` (the hub endpoint, or the URL the user passed
   `--token` for); a redirect to another origin (the hub's CDN) is followed without it;
-- 429 and 5xx are retried with exponential backoff (honouring `Retry-After`, capped), network errors too;
+- 429 and 5xx are retried with exponential backoff (honouring `Retry-After`, capped), network errors too,
+  except those that waiting does not mend (connection refused, an unknown host name, a refused certificate):
+  one quick retry, then the error, so an unreachable URL fails within a second;
+- when stderr is a terminal (or `MI_PROGRESS=1`), every wait says on stderr what it waits for: each retry
+  and its delay, and a connection or response slower than `NOTICE_AFTER` seconds;
 - 401 / 403 / 404 become one-line errors naming the URL (userinfo and query string redacted), never the token.
 """
 
@@ -17,6 +21,7 @@ import http.client
 import os
 import random
 import socket
+import sys
 import threading
 import time
 import urllib.request
@@ -33,6 +38,18 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 DRAIN_LIMIT = 64 << 10  # error bodies up to this size are read so the connection can be reused
+NOTICE_AFTER = 2.0  # seconds of silence on a terminal before stderr says what is being waited for
+QUICK_RETRY = 0.1  # seconds before the one retry of an error waiting does not mend
+
+
+def _lasting(exc: BaseException) -> bool:
+    """Network errors that a backoff does not mend: nobody listens on the port, the host name does not resolve
+    (a temporary DNS failure excepted), the certificate is refused."""
+    if isinstance(exc, socket.gaierror):
+        return exc.errno != socket.EAI_AGAIN
+    ssl = sys.modules.get("ssl")  # imported with the first https connection, not before
+    refused_cert = ssl is not None and isinstance(exc, ssl.SSLCertVerificationError)
+    return isinstance(exc, ConnectionRefusedError) or refused_cert
 
 
 def display_url(url: str) -> str:
@@ -289,12 +306,41 @@ class HttpClient:
             conn.close()
 
     # -- requests ------------------------------------------------------------------------------------------
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+    def _noticing(self) -> bool:
+        """Waits are told on stderr: on a terminal unless `MI_PROGRESS=0`, elsewhere only with `MI_PROGRESS=1`."""
+        if self.settings.progress is not None:
+            return self.settings.progress
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+    def _notice(self, text: str) -> None:
+        if self._noticing():
+            sys.stderr.write(f"mi: {text}\n")
+            sys.stderr.flush()
+
+    def _sleep(self, attempt: int, retry_after: str | None, why: str, where: str, quick: bool = False) -> None:
         s = self.settings
         delay = min(s.max_backoff, s.backoff * (2 ** (attempt - 1)))
         if retry_after and retry_after.strip().isdigit():
             delay = max(delay, min(float(retry_after), s.max_backoff))
-        time.sleep(delay * (0.75 + 0.5 * random.random()))
+        delay *= 0.75 + 0.5 * random.random()
+        if quick:
+            delay = min(delay, QUICK_RETRY)
+        elif delay >= 0.5:  # a quick retry needs no words
+            self._notice(f"{where}: {why}; retry {attempt} of {s.retries} in {delay:.1f} s")
+        time.sleep(delay)
+
+    def _slow(self, where: str) -> threading.Timer | None:
+        """A timer that says, after `NOTICE_AFTER` seconds, that the server has not answered yet."""
+        if not self._noticing():
+            return None
+        timer = threading.Timer(
+            NOTICE_AFTER,
+            self._notice,
+            (f"{where}: waiting for the server (timeout {self.settings.timeout:g} s, MI_REMOTE_TIMEOUT)",),
+        )
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def get(self, url: str, headers: Mapping[str, str], what: str) -> Response:
         """GET `url`, following redirects and retrying 429/5xx/network errors; any other status is returned."""
@@ -318,6 +364,8 @@ class HttpClient:
             reused = conn is not None
             if conn is None:
                 conn = pool[key] = self._connect(key)
+            where = f"{parts.hostname}:{key[2]}"
+            timer = self._slow(where)
             try:
                 self.stats.add(requests=1)
                 conn.request("GET", target, headers=hdrs)
@@ -327,23 +375,27 @@ class HttpClient:
                 if reused and isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError):
                     continue  # a kept-alive connection the server closed meanwhile: reconnect, not an attempt
                 attempt += 1
-                if attempt > s.retries:
-                    reason = _clean(str(exc)) or type(exc).__name__
-                    if isinstance(exc, socket.timeout | TimeoutError):
-                        reason = f"timed out after {s.timeout:g} s"
+                reason = _clean(str(exc)) or type(exc).__name__
+                if isinstance(exc, socket.timeout | TimeoutError):
+                    reason = f"timed out after {s.timeout:g} s"
+                lasting = _lasting(exc)
+                if attempt > (min(s.retries, 1) if lasting else s.retries):
                     raise RemoteError(
                         f"{what}: cannot reach the server ({reason})", path=display_url(url), rule="network"
                     ) from None
                 self.stats.add(retries=1)
-                self._sleep(attempt, None)
+                self._sleep(attempt, None, reason, where, quick=lasting)
                 continue
+            finally:
+                if timer is not None:
+                    timer.cancel()
             resp = Response(self, key, raw, current)
             if raw.status in RETRY_STATUS and attempt < s.retries:
                 retry_after = raw.getheader("Retry-After")
                 self._discard(resp)
                 attempt += 1
                 self.stats.add(retries=1)
-                self._sleep(attempt, retry_after)
+                self._sleep(attempt, retry_after, f"HTTP {raw.status}", where)
                 continue
             if raw.status in REDIRECT_STATUS:
                 location = raw.getheader("Location")
