@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import MalformedFileError, UsageError
-from .hparams import MODEL_TYPE_PRESETS
+from .families import BY_MODEL_TYPE as MODEL_TYPE_PRESETS  # model types a family record reads
 
 # `general.architecture` → HF `model_type`, for the families the presets count. llama.cpp writes Mistral and
 # Mixtral checkpoints as `llama` (told apart below by a sliding window and an expert count).
