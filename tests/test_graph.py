@@ -260,7 +260,7 @@ def test_refuses_to_overwrite_the_input(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "tiny_seed.pth", src)
     before = src.read_bytes()
     r = run_cli("graph", str(src), "--dot", "-o", str(src))
-    assert r.code == 2 and "is the input file" in r.stderr
+    assert r.code == 2 and "[output] would overwrite the input" in r.stderr
     assert src.read_bytes() == before
 
 

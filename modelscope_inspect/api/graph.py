@@ -65,6 +65,25 @@ def open_onnx(path: str) -> Any:
     return model
 
 
+def input_paths(source: GraphInput) -> tuple[str, ...]:
+    """The local files and folders `source` was read from: its path, the files its inventory read, and an
+    ONNX model's external data files (what `mi graph -o` must never replace)."""
+    from .output import model_inputs
+
+    paths = model_inputs(source.path, source.inventory)
+    onnx_file = is_onnx_path(source.path) if source.onnx is not None else None
+    if onnx_file is None:
+        return paths
+    folder = Path(onnx_file).parent
+    external = {
+        e.value
+        for t in source.onnx.graph.initializer
+        for e in t.external_data
+        if e.key == "location" and isinstance(e.value, str) and e.value
+    }
+    return (*paths, onnx_file, *(str(folder / name) for name in sorted(external)))
+
+
 def graph_input(path: str, *, operators: bool = True) -> GraphInput:
     """The ONNX protobuf when `path` is an ONNX model and `operators` is set (its operator graph is drawn),
     else the inventory (its module structure is drawn, or a rebuilt model)."""

@@ -21,7 +21,11 @@ def graph_cmd(
     onnx: Annotated[
         bool, typer.Option("--onnx", help="Write a Netron-compatible ONNX model (rebuilt graph or structure).")
     ] = False,
-    output: Annotated[str | None, typer.Option("-o", "--output", metavar="OUT", help="Output file.")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", metavar="OUT", help="Output file (never an input, nor inside an input folder)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT when it exists.")] = False,
     depth: Annotated[
         int | None,
         typer.Option("--depth", min=1, max=64, help="Module levels drawn; deeper modules become one node each."),
@@ -53,11 +57,12 @@ def graph_cmd(
       mi graph model.onnx --svg
       mi graph model.pth --dot --depth 2
     """
-    from ..api.graph import graph_input
+    from ..api.graph import graph_input, input_paths
     from ..api.model import open_model
+    from ..api.output import OutputGuard, model_inputs
     from ..errors import UsageError
     from ..render.documents import envelope
-    from ..render.graph import build_graph, check_output, default_output, write_graph
+    from ..render.graph import build_graph, default_output, write_graph
     from ..render.output import Output
 
     out = Output()
@@ -73,17 +78,21 @@ def graph_cmd(
         raise UsageError("--torchviz draws a picture; use it with --png, --svg or --dot", rule="usage")
     progress = None if json else out.note
     doc: dict[str, Any] = envelope("graph", path=path, output_format=fmt)
+    # One guard for every file written: the path typed is checked before the model is read (a refusal costs
+    # nothing), then every file the model was read from and an existing OUT right before each write.
+    guard = OutputGuard((path,), force)
 
     if fmt == "onnx":
         from ..api.graph import is_onnx_path
         from ..render.graph.rebuild import export_onnx, serve_netron
 
         target = Path(output) if output else default_output(path, "onnx")
-        check_output(path, target)
         if is_onnx_path(path):
             raise UsageError("the input is already ONNX; open it in Netron directly or draw it with --png/--svg",
                              path=path, rule="usage")  # fmt: skip
-        res = export_onnx(open_model(path), target, progress=progress)
+        guard.check(target, existing=False)
+        inv = open_model(path)
+        res = export_onnx(inv, target, progress=progress, guard=guard.including(model_inputs(path, inv)))
         doc.update(kind=res.mode, output=str(res.path), architecture=res.architecture, notes=list(res.notes),
                    op_histogram=res.ops, nodes=sum(res.ops.values()), initializers=res.initializers)  # fmt: skip
         url = serve_netron(str(res.path)) if serve else None
@@ -103,11 +112,15 @@ def graph_cmd(
             wait_netron()
         return
 
+    to_file = not (fmt == "dot" and output in (None, "-"))
+    target = Path(output) if output else default_output(path, fmt)
+    if to_file:
+        guard.check(target, existing=False)
     source = graph_input(path, operators=not torchviz)
     result = build_graph(source, depth=depth, collapse=collapse, torchviz=torchviz)
     doc.update(kind=result.kind, nodes=result.nodes, edges=result.edges, depth=result.depth,
                notes=list(result.notes), details=result.details)  # fmt: skip
-    if fmt == "dot" and output in (None, "-"):
+    if not to_file:
         doc["output"] = "-"
         if json:
             doc["dot"] = result.dot
@@ -117,8 +130,7 @@ def graph_cmd(
                 out.note(f"note: {note}")
             _raw(out, result.dot)
         return
-    target = Path(output) if output else default_output(path, fmt)
-    seconds = write_graph(result, fmt, target, progress=progress)
+    seconds = write_graph(result, fmt, target, progress=progress, guard=guard.including(input_paths(source)))
     doc.update(output=str(target), seconds=round(seconds, 3))
     if json:
         out.json(doc)

@@ -5,6 +5,9 @@
 - `write_graph(result, fmt, out)`: DOT text as is, or PNG/SVG through Graphviz's `dot` binary.
 - `export_onnx(inv, out)`: a Netron-compatible ONNX model (`rebuild.py`).
 
+Every file written passes `api.output.OutputGuard`: never over or inside an input, never over an existing
+file unless `--force`.
+
 Nothing here executes a model file: structure comes from `api.open_model` (headers only) and ONNX protobufs are
 parsed, never run. Rebuilt models are built from a config.json or from tensor names and shapes, with
 random or meta weights.
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import UsageError
+from ...api.output import OutputGuard
 
 if TYPE_CHECKING:
     from ...api.graph import GraphInput
@@ -84,15 +87,6 @@ def default_output(path: str, fmt: str) -> Path:
     return Path(f"{name}.graph.{fmt}")
 
 
-def check_output(path: str, out: Path) -> None:
-    """Refuse to write over the input file."""
-    try:
-        if out.exists() and out.resolve() == Path(path).resolve():
-            raise UsageError(f"output {out} is the input file; choose another -o", path=path, rule="output")
-    except OSError:
-        return
-
-
 def write_graph(
     result: GraphResult,
     fmt: str,
@@ -100,9 +94,14 @@ def write_graph(
     *,
     progress: Callable[[str], None] | None = None,
     timeout: float | None = None,
+    guard: OutputGuard | None = None,
 ) -> float:
-    """Write `result` as `fmt` (dot, png, svg) to `out`; return the seconds spent rendering."""
-    check_output(result.path, out)
+    """Write `result` as `fmt` (dot, png, svg) to `out`; return the seconds spent rendering.
+
+    `guard` (default: protect `result.path`, replace nothing) refuses an `out` that is, or is inside, an input
+    or that exists without `--force` (`api.output`).
+    """
+    (guard or OutputGuard((result.path,))).check(out)
     if fmt == "dot":
         out.write_text(result.dot, encoding="utf-8")
         return 0.0

@@ -18,11 +18,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...dtypes import ONNX_CODES
 from ...errors import MissingDependencyError, RebuildError
 from ...inventory import TensorInventory
+
+if TYPE_CHECKING:
+    from ...api.output import OutputGuard
 
 SMALL_PARAMS = 64_000_000  # up to this many parameters the export carries real (random) f32 weights
 STRUCTURE_DOMAIN = "ai.modelscope_inspect.structure"
@@ -193,6 +196,11 @@ def _strip_metadata(proto: Any) -> None:
             e.key, e.value = k, v
 
 
+def data_path(out: Path) -> Path:
+    """The external data file written beside an exported `out` (`OUT.data`)."""
+    return out.with_name(out.name + ".data")
+
+
 def _sparse_data(proto: Any, out: Path, tensors: list[Any]) -> Path:
     """Point `tensors` (TensorProtos without data) at a sparse, zero-filled `OUT.data` file and create it.
 
@@ -200,7 +208,7 @@ def _sparse_data(proto: Any, out: Path, tensors: list[Any]) -> Path:
     common file systems. Netron shows the graph and tensor shapes without reading it.
     """
     onnx = _onnx()
-    data = out.with_name(out.name + ".data")
+    data = data_path(out)
     offset = 0
     for t in tensors:
         n = 1
@@ -227,10 +235,14 @@ def _onnx() -> Any:
     return require_onnx()
 
 
-def _export_rebuilt(recipe: Recipe, out: Path, progress: Callable[[str], None] | None) -> ExportResult:
+def _export_rebuilt(
+    recipe: Recipe, out: Path, progress: Callable[[str], None] | None, guard: OutputGuard
+) -> ExportResult:
     torch = _torch()
     onnx = _onnx()
     small = recipe.params <= SMALL_PARAMS
+    if not small:
+        guard.check(data_path(out))  # before the export: nothing is written when either file is refused
     notes = list(recipe.notes)
     if progress:
         progress(f"rebuilding {recipe.architecture} ({recipe.params:,} params) and exporting with torch.onnx…")
@@ -312,9 +324,12 @@ class _redirect:
         self._cm.__exit__(None, None, None)
 
 
-def export_structure(inv: TensorInventory, out: Path) -> ExportResult:
+def export_structure(inv: TensorInventory, out: Path, guard: OutputGuard | None = None) -> ExportResult:
     """The structure graph as ONNX: one node per leaf module (custom domain, op type = module class when the
     file records it), chained in file order, each taking its tensors as initializers."""
+    guard = guard or _default_guard(inv)
+    guard.check(out)
+    guard.check(data_path(out))
     onnx = _onnx()
     from onnx import TensorProto, helper
 
@@ -380,12 +395,29 @@ def export_structure(inv: TensorInventory, out: Path) -> ExportResult:
     return ExportResult(out, "structure", "unknown", dict(ops.most_common()), len(inits), tuple(notes), data_file)
 
 
-def export_onnx(inv: TensorInventory, out: Path, *, progress: Callable[[str], None] | None = None) -> ExportResult:
+def _default_guard(inv: TensorInventory) -> OutputGuard:
+    from ...api.output import OutputGuard, model_inputs
+
+    return OutputGuard(model_inputs(inv.path, inv))
+
+
+def export_onnx(
+    inv: TensorInventory,
+    out: Path,
+    *,
+    progress: Callable[[str], None] | None = None,
+    guard: OutputGuard | None = None,
+) -> ExportResult:
     """Write a Netron-compatible ONNX model for a read model (see the module docstring).
+
+    `out` and its `OUT.data` pass `guard` first (default: never over or inside the model's files, never over
+    an existing file; see `api.output`).
 
     Example:
         >>> export_onnx(open_model("examples/tiny-gpt2"), Path("gpt2.onnx")).ops["MatMul"]  # doctest: +SKIP
     """
+    guard = guard or _default_guard(inv)
+    guard.check(out)
     recipe = None
     fallback_note = ""
     try:
@@ -394,10 +426,10 @@ def export_onnx(inv: TensorInventory, out: Path, *, progress: Callable[[str], No
         fallback_note = str(exc)
     if recipe is not None:
         try:
-            return _export_rebuilt(recipe, out, progress)
+            return _export_rebuilt(recipe, out, progress, guard)
         except RebuildError as exc:
             fallback_note = str(exc)
-    res = export_structure(inv, out)
+    res = export_structure(inv, out, guard)
     if fallback_note:
         res = ExportResult(res.path, res.mode, res.architecture, res.ops, res.initializers,
                            (fallback_note, *res.notes), res.data_file)  # fmt: skip
