@@ -86,7 +86,7 @@ def test_forbid_pickle_fails_on_any_pickle_file_present(made: dict[str, Any]) ->
     assert rules_of(check_json(str(made["root"] / "one"), "--forbid-pickle", code=0))["forbid-pickle"]["passed"]
     # The text table says which file and that it was not read.
     r = run_cli("check", str(made["root"] / "two"), "--forbid-pickle", "--no-config", env={"COLUMNS": "160"})
-    assert r.code == 1 and "pickle: pytorch_model.bin (not read)" in r.stdout
+    assert r.code == 1 and "FAIL (pickle, not read: pytorch_model.bin)" in r.stdout
 
 
 def test_a_pickle_by_name_that_its_bytes_do_not_identify_still_fails(made: dict[str, Any], tmp_path: Path) -> None:

@@ -413,7 +413,7 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
         # Every model-type file of a folder counts, also the ones the folder plan did not read.
         size = inv.file_bytes + sum(u.nbytes for u in inv.unread_files)
         unread = list(inv.unread_files)
-        detail = f"incl. {_names(unread)} (not read)" if unread else ""
+        detail = f"incl. not read: {_names(unread)}" if unread else ""
         out.append(RuleResult("max-size", size, budget.max_size, size <= budget.max_size, detail))
     n = inv.total_params
     if budget.max_params is not None:
@@ -450,7 +450,7 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
         formats = [inv.format, *sorted({u.format or "unrecognised" for u in pickles} - {inv.format})]
         details = ["pickle-based format"] if pk else []
         if pickles:
-            details.append(f"pickle: {_names(pickles)} (not read)")
+            details.append(f"pickle, not read: {_names(pickles)}")
         out.append(
             RuleResult(
                 "forbid-pickle",
