@@ -71,6 +71,17 @@ class FileRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadFile:
+    """A model-type file of a folder that the folder plan did not read (the same model in another format,
+    training state, …): what `mi check` still counts (size, pickle) and `mi inspect` mentions."""
+
+    path: str  # relative to the folder
+    nbytes: int
+    format: str | None  # what its first bytes say (`torch-zip`, `safetensors` …); None when it could not be opened
+    reason: str  # why it was not read, for people
+
+
+@dataclass(frozen=True, slots=True)
 class DTypeTotal:
     """Unique parameters and bytes of one dtype."""
 
@@ -135,6 +146,7 @@ class TensorInventory:
     torch: TorchInfo | None = None
     header_bytes: int | None = None  # bytes of headers the readers parsed (safetensors, ONNX)
     read: ReadStats | None = None  # set for URLs
+    unread_files: tuple[UnreadFile, ...] = ()  # folders: model-type files beside the ones read
 
     @property
     def file_bytes(self) -> int:

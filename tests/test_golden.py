@@ -72,9 +72,14 @@ CASES: list[tuple[str, list[str]]] = [
             "--forbid-pickle",
             "--max-share",
             "embedding=0.1",
+            "--allow-empty-share",
             "--json",
             "--no-config",
         ],
+    ),
+    (
+        "check-unknown-share-json",
+        ["check", "examples/tiny-gpt2", "--max-share", "embeddings=0.5", "--json", "--no-config"],
     ),
     (
         "check-fail-text",

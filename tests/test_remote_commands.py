@@ -192,15 +192,20 @@ def test_check_url_matches_local(tree: Path, target: str) -> None:
         doc["results"][0].pop("path")
     assert remote == local
     rules = {r["rule"]: r for r in remote["results"][0]["rules"]}
-    # max-size measures the remote files' sizes: the same bytes the local files hold.
+    # max-size measures the remote files' sizes: the same bytes the local files hold. A folder counts every
+    # model file in it: the safetensors shards and index it reads, and the pytorch_model.bin it does not.
     on_disk = (
-        sum(p.stat().st_size for p in (tree / "org" / "llama").glob("model*.safetensors*"))
+        sum(p.stat().st_size for p in (tree / "org" / "llama").glob("*") if p.name.endswith((".bin", ".index.json"))
+            or p.suffix == ".safetensors")
         if target == "llama"
         else (tree / "org" / target).stat().st_size
-    )
-    assert rules["max-size"]["measured"] == on_disk and not rules["max-size"]["passed"]  # 1.2 MB > 1 MB
-    # The folder reads safetensors (preferred); the .bin is a pickle: --forbid-pickle fails only there.
-    assert rules["forbid-pickle"]["passed"] is (target == "llama")
+    )  # fmt: skip
+    assert rules["max-size"]["measured"] == on_disk and not rules["max-size"]["passed"]
+    # The folder reads safetensors (preferred), but the .bin beside them is a pickle: --forbid-pickle fails
+    # for the folder as for the file, naming it.
+    assert rules["forbid-pickle"]["passed"] is False
+    if target == "llama":
+        assert "pytorch_model.bin" in rules["forbid-pickle"]["detail"]
 
 
 def test_check_forbid_pickle_on_an_unsafe_remote_pickle(tree: Path) -> None:

@@ -10,6 +10,11 @@ per limit (measured, limit, pass/fail). Budgets come from command-line flags or 
     [tool.mi.check."models/*.safetensors"]   # a glob (relative to pyproject.toml): overrides for those files
     max-params = "200M"
     max-share = { embedding = 0.5 }
+    allow-empty = true                       # this glob may match no file (else that is an error)
+
+Gates fail closed: a `max-share` group that matches no tensor, or a glob that matches no file, is an error
+(exit 2) unless allowed (`allow-empty-share`, `allow-empty`). A folder's `max-size` and `forbid-pickle`
+count every model-type file in it, also those the folder plan did not read (`TensorInventory.unread_files`).
 
 Flags override the file. Units: sizes in B, KB/MB/GB/TB (powers of 1000) or KiB/MiB/GiB/TiB (powers of
 1024); counts as plain integers or with K/M/B/T suffixes (`1.5B`); `--expect-params 124M±1%` or `±1000`.
@@ -17,6 +22,7 @@ Flags override the file. Units: sizes in B, KB/MB/GB/TB (powers of 1000) or KiB/
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 import tomllib
@@ -27,7 +33,7 @@ from typing import Any
 
 from ..dtypes import lookup
 from ..errors import MalformedFileError, UsageError
-from ..inventory import TensorInventory
+from ..inventory import TensorInventory, UnreadFile
 
 SIZE_UNITS = {
     "": 1,
@@ -152,10 +158,12 @@ class Budget:
     forbid_pickle: bool = False
     expect_params: Expect | None = None
     max_share: tuple[tuple[str, float], ...] = ()
+    allow_empty_share: bool = False  # a max-share group may match no tensor (else that is an error)
 
     @property
     def empty(self) -> bool:
-        return self == Budget()
+        """True when no rule is set (`allow_empty_share` alone checks nothing)."""
+        return replace(self, allow_empty_share=False) == Budget()
 
     def merged(self, over: Budget) -> Budget:
         """`self` with every rule `over` sets replacing it."""
@@ -196,6 +204,7 @@ _KEYS = {
     "forbid-pickle",
     "expect-params",
     "max-share",
+    "allow-empty-share",
 }
 
 
@@ -218,6 +227,9 @@ def budget_from_table(table: dict[str, Any], where: str) -> Budget:
     fp = t.get("forbid-pickle", False)
     if not isinstance(fp, bool):
         raise UsageError(f"{where}: forbid-pickle must be true or false")
+    allow_empty = t.get("allow-empty-share", False)
+    if not isinstance(allow_empty, bool):
+        raise UsageError(f"{where}: allow-empty-share must be true or false")
     return Budget(
         max_size=parse_size(t["max-size"]) if "max-size" in t else None,
         max_params=parse_count(t["max-params"]) if "max-params" in t else None,
@@ -226,6 +238,7 @@ def budget_from_table(table: dict[str, Any], where: str) -> Budget:
         forbid_pickle=fp,
         expect_params=parse_expect(t["expect-params"]) if "expect-params" in t else None,
         max_share=shares,
+        allow_empty_share=allow_empty,
     )
 
 
@@ -237,15 +250,22 @@ class Config:
     root: Path
     default: Budget
     per_glob: tuple[tuple[str, Budget], ...]
+    allow_empty: tuple[str, ...] = ()  # globs whose table says `allow-empty = true`: they may match no file
 
     def budget_for(self, key: str, name: str | None = None) -> Budget:
         """Defaults, then every glob that matches (in file order): `key` is a path relative to `root` (or a
         URL, matched whole), `name` the file's own name, which globs may match too."""
         b = self.default
         for pattern, over in self.per_glob:
-            if fnmatch.fnmatch(key, pattern) or (name is not None and fnmatch.fnmatch(name, pattern)):
+            if glob_matches(pattern, key, name):
                 b = b.merged(over)
         return b
+
+
+def glob_matches(pattern: str, key: str, name: str | None = None) -> bool:
+    """True when a `[tool.mi.check."GLOB"]` pattern matches a path key (relative to the pyproject's folder,
+    or a URL) or the file's own name."""
+    return fnmatch.fnmatch(key, pattern) or (name is not None and fnmatch.fnmatch(name, pattern))
 
 
 def config_from_toml(raw: bytes, display: str, root: Path) -> Config | None:
@@ -264,12 +284,20 @@ def config_from_toml(raw: bytes, display: str, root: Path) -> Config | None:
     try:
         default = budget_from_table(table, "[tool.mi.check]")
         per_glob = []
+        allowed = []
         for key, value in table.items():
             if isinstance(value, dict) and key.replace("_", "-") != "max-share":
-                per_glob.append((key, budget_from_table(value, f'[tool.mi.check."{key}"]')))
+                where = f'[tool.mi.check."{key}"]'
+                value = dict(value)
+                allow = value.pop("allow-empty", value.pop("allow_empty", False))
+                if not isinstance(allow, bool):
+                    raise UsageError(f"{where}: allow-empty must be true or false")
+                if allow:
+                    allowed.append(key)
+                per_glob.append((key, budget_from_table(value, where)))
     except UsageError as exc:
         raise UsageError(exc.message, path=display, rule="config") from None
-    return Config(display, root, default, tuple(per_glob))
+    return Config(display, root, default, tuple(per_glob), tuple(allowed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +365,46 @@ def group_share(inv: TensorInventory, group: str) -> tuple[int, float]:
     return n, (n / total if total else 0.0)
 
 
+def empty_group_error(inv: TensorInventory, group: str) -> UsageError | None:
+    """The error for a `--max-share` group that matches no model tensor (a typo passes no gate), else None.
+
+    A tensor that matches counts even when it adds no parameters (a tied `lm_head` holds a real 0% share).
+    """
+    if any(t.section == "model" and _in_group(t.name, group) for t in inv.tensors):
+        return None
+    allow = "; --allow-empty-share (allow-empty-share = true) allows that"
+    if group.lower() in GROUP_PATTERNS or any(c in group for c in "*?["):
+        kind = "glob" if group.lower() not in GROUP_PATTERNS else "group"
+        return UsageError(f"max-share {kind} {group!r} matches no tensor of this model{allow}", path=inv.path,
+                          rule="max-share")  # fmt: skip
+    close = difflib.get_close_matches(group.lower(), list(GROUP_PATTERNS), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UsageError(
+        f"unknown max-share group {group!r}{hint}: not a group ({', '.join(GROUP_PATTERNS)}), a glob, or a "
+        f"module prefix of any tensor{allow}",
+        path=inv.path,
+        rule="max-share",
+    )
+
+
+_NOT_PICKLE = (".safetensors", ".gguf", ".onnx")
+
+
+def unread_pickles(inv: TensorInventory) -> list[UnreadFile]:
+    """Files of a folder that were not read but are pickle-based: by their magic bytes, or, when those say
+    nothing, by a name that is not a non-pickle format's (fail closed)."""
+    return [
+        u
+        for u in inv.unread_files
+        if (u.format in PICKLE_FORMATS) or (u.format is None and not u.path.lower().endswith(_NOT_PICKLE))
+    ]
+
+
+def _names(files: list[UnreadFile], shown: int = 3) -> str:
+    names = [u.path for u in files]
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown:,} more" if len(names) > shown else "")
+
+
 def is_pickle_format(fmt: str) -> bool:
     """True when any part of an inventory format (`a+b` for mixed folders) is pickle-based."""
     return any(part in PICKLE_FORMATS for part in fmt.split("+"))
@@ -346,8 +414,11 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
     """Measure `inv` against every rule of `budget`, in a fixed order."""
     out: list[RuleResult] = []
     if budget.max_size is not None:
-        size = inv.file_bytes
-        out.append(RuleResult("max-size", size, budget.max_size, size <= budget.max_size))
+        # Every model-type file of a folder counts, also the ones the folder plan did not read.
+        size = inv.file_bytes + sum(u.nbytes for u in inv.unread_files)
+        unread = list(inv.unread_files)
+        detail = f"incl. not read: {_names(unread)}" if unread else ""
+        out.append(RuleResult("max-size", size, budget.max_size, size <= budget.max_size, detail))
     n = inv.total_params
     if budget.max_params is not None:
         out.append(RuleResult("max-params", n, budget.max_params, n <= budget.max_params))
@@ -379,24 +450,32 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
         )
     if budget.forbid_pickle:
         pk = is_pickle_format(inv.format)
+        pickles = unread_pickles(inv)
+        formats = [inv.format, *sorted({u.format or "unrecognised" for u in pickles} - {inv.format})]
+        details = ["pickle-based format"] if pk else []
+        if pickles:
+            details.append(f"pickle, not read: {_names(pickles)}")
         out.append(
             RuleResult(
                 "forbid-pickle",
-                inv.format,
+                "+".join(formats),
                 "no pickle",
-                not pk,
-                "pickle-based format" if pk else "",
+                not pk and not pickles,
+                "; ".join(details),
             )
         )
     for group, limit in budget.max_share:
         gp, share = group_share(inv, group)
+        empty = empty_group_error(inv, group)
+        if empty is not None and not budget.allow_empty_share:
+            raise empty
         out.append(
             RuleResult(
                 f"max-share {group}",
                 round(share, 6),
                 limit,
                 share <= limit,
-                "" if gp else "no tensor matches this group",
+                "no tensor matches this group (allowed)" if empty is not None else "",
                 params=gp,
             )
         )

@@ -46,15 +46,50 @@ def globbed_paths(config: Config) -> list[Path]:
     return list(found)
 
 
-def budget_for(config: Config, target: Path | str) -> Budget:
-    """The budget of one target: a URL matches globs whole, a path relative to the pyproject's folder."""
+def _glob_key(config: Config, target: Path | str) -> tuple[str, str | None]:
+    """What globs match for one target: a URL whole; a path relative to the pyproject's folder, and its name."""
     if isinstance(target, str):
-        return config.budget_for(target)
+        return target, None
     try:
         rel = target.resolve().relative_to(config.root.resolve()).as_posix()
     except ValueError:
         rel = target.as_posix()
-    return config.budget_for(rel, target.name)
+    return rel, target.name
+
+
+def budget_for(config: Config, target: Path | str) -> Budget:
+    """The budget of one target: a URL matches globs whole, a path relative to the pyproject's folder."""
+    return config.budget_for(*_glob_key(config, target))
+
+
+def _on_disk(config: Config, pattern: str) -> bool:
+    try:
+        return any(p.is_file() or p.is_dir() for p in config.root.glob(pattern))
+    except (ValueError, NotImplementedError, OSError):  # an absolute or malformed pattern matches nothing
+        return False
+
+
+def check_globs(config: Config, targets: list[Path | str]) -> None:
+    """Refuse a `[tool.mi.check."GLOB"]` table whose glob matches neither a checked path nor any file under the
+    pyproject's folder (a typo would leave its budget unchecked), unless the table says `allow-empty = true`."""
+    keys = [_glob_key(config, t) for t in targets]
+    from ..analysis.check import glob_matches
+
+    empty = [
+        pattern
+        for pattern, _ in config.per_glob
+        if pattern not in config.allow_empty
+        and not any(glob_matches(pattern, key, name) for key, name in keys)
+        and not _on_disk(config, pattern)
+    ]
+    if empty:
+        tables = ", ".join(f'[tool.mi.check."{p}"]' for p in empty)
+        raise UsageError(
+            f"{tables} match{'es' if len(empty) == 1 else ''} no file under {config.root}; fix the glob or add "
+            "allow-empty = true to the table",
+            path=config.path,
+            rule="config-glob",
+        )
 
 
 def _is_pickle_file(path: str, endpoint: str | None, token: str | None) -> bool:
@@ -110,8 +145,9 @@ def check_paths(
 ) -> CheckReport:
     """Check every path against its budget (pyproject defaults and globs, then flags on top).
 
-    With no paths, checks the files the pyproject's glob tables match. One path that cannot be read is an
-    error in the report (the others are still checked when there are several).
+    With no paths, checks the files the pyproject's glob tables match; a glob that matches no file is a
+    `UsageError` unless its table allows it. A path that cannot be read (or a `max-share` group that matches
+    none of its tensors) is an error in the report; the other paths are still checked.
 
     Example:
         >>> from modelscope_inspect.analysis.check import Budget  # doctest: +SKIP
@@ -133,8 +169,11 @@ def check_paths(
         if config is None:
             raise UsageError("no PATH given and no [tool.mi.check] table in pyproject.toml")
         targets = list(globbed_paths(config))
+        check_globs(config, targets)  # names the glob that matches nothing
         if not targets:
             raise UsageError(f"no PATH given and no file matches the globs of {config.path}")
+    elif config is not None:
+        check_globs(config, targets)
     results: list[PathResult] = []
     budgets = [(t, budget_for(config, t).merged(flags) if config else flags) for t in targets]
     if all(b.empty for _, b in budgets):
@@ -148,9 +187,8 @@ def check_paths(
             # A file no glob and no default covers (pre-commit passes every staged model file): nothing to check.
             results.append(PathResult(str(t), (), budget_source="no budget applies"))
             continue
-        if len(targets) == 1:
-            results.append(check_path(str(t), budget, source, endpoint=endpoint, token=token))
-            continue
+        # A path that cannot be read, or a rule that cannot apply to it (a share group that matches no
+        # tensor), is that path's error: the report (and `--json`) still says what happened to each path.
         try:
             results.append(check_path(str(t), budget, source, endpoint=endpoint, token=token))
         except InspectError as exc:

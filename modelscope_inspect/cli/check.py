@@ -44,6 +44,12 @@ def check_cmd(
             "a glob); repeatable.",
         ),
     ] = None,
+    allow_empty_share: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty-share", help="A --max-share group may match no tensor (else that is an error, exit 2)."
+        ),
+    ] = False,
     config: Annotated[
         Path | None, typer.Option("--config", metavar="FILE", help="pyproject.toml to read [tool.mi.check] from.")
     ] = None,
@@ -54,8 +60,9 @@ def check_cmd(
 ) -> None:
     """Check model files against CI budgets: size, params, dtypes, pickle.
 
-    Budgets come from flags and from [tool.mi.check] in the nearest pyproject.toml. Exit 0 every rule
-    passes, 1 a budget is breached, 2 a file cannot be read.
+    Budgets come from flags and from [tool.mi.check] in the nearest pyproject.toml. A folder's size and
+    pickle rules count every model file in it. Exit 0 every rule passes, 1 a budget is breached, 2 a file
+    cannot be read, a share group matches no tensor, or a pyproject glob matches no file.
 
     Examples:
 
@@ -67,19 +74,28 @@ def check_cmd(
     from ..analysis.check import Budget, dtypes_list, parse_count, parse_expect, parse_share, parse_size
     from ..api.check import check_paths
     from ..api.outcome import exit_code
+    from ..errors import InspectError
     from ..render.output import Output
 
-    flags = Budget(
-        max_size=parse_size(max_size) if max_size is not None else None,
-        max_params=parse_count(max_params) if max_params is not None else None,
-        min_params=parse_count(min_params) if min_params is not None else None,
-        allow_dtypes=dtypes_list(allow_dtypes) if allow_dtypes is not None else None,
-        forbid_pickle=forbid_pickle,
-        expect_params=parse_expect(expect_params) if expect_params is not None else None,
-        max_share=tuple(parse_share(s) for s in max_share or ()),
-    )
-    report = check_paths(list(paths or []), flags, config, use_config=not no_config, endpoint=endpoint, token=token)
     out = Output()
+    try:
+        flags = Budget(
+            max_size=parse_size(max_size) if max_size is not None else None,
+            max_params=parse_count(max_params) if max_params is not None else None,
+            min_params=parse_count(min_params) if min_params is not None else None,
+            allow_dtypes=dtypes_list(allow_dtypes) if allow_dtypes is not None else None,
+            forbid_pickle=forbid_pickle,
+            expect_params=parse_expect(expect_params) if expect_params is not None else None,
+            max_share=tuple(parse_share(s) for s in max_share or ()),
+            allow_empty_share=allow_empty_share,
+        )
+        report = check_paths(list(paths or []), flags, config, use_config=not no_config, endpoint=endpoint, token=token)
+    except InspectError as exc:
+        if json:  # CI reads stdout: a document in every case, the one-line error on stderr as always
+            from ..render.documents.check import error_document
+
+            out.json(error_document(exc))
+        raise
     if json:
         from ..render.documents.check import check_document
 

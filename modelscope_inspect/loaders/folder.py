@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError
-from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, build_inventory
+from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, UnreadFile, build_inventory
 from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
 from .identify import identify
@@ -364,7 +365,90 @@ def model_names(names: list[str]) -> list[str]:
 
 
 def load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
-    """The model in folder `d`, in the order described at the top of this module."""
+    """The model in folder `d`, in the order described at the top of this module, with the folder's other
+    model-type files (`unread_files`: size, format by magic bytes, why not read) and one warning naming them."""
+    inv = _load_dir(d, progress)
+    names = d.listing()
+    unread = unread_files(d, inv, names) if names is not None else ()
+    if not unread:
+        return inv
+    return replace(inv, unread_files=unread, warnings=(*inv.warnings, unread_warning(unread)))
+
+
+# Files a trainer writes beside the weights (transformers' Trainer checkpoints).
+TRAINER_STATE = re.compile(r"training_args\.bin|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth")
+# The names hubs give one model's weights in each format (and their shards).
+HUB_WEIGHTS = re.compile(r"(pytorch_model|model|tf_model|flax_model|consolidated|adapter_model)([-.][\w.-]*)?")
+_TORCH = ("torch-zip", "torch-legacy", "torchscript", "pickle")
+
+
+def _family(fmt: str | None, name: str) -> str:
+    if fmt is None:
+        ext = posixpath.splitext(name.lower())[1]
+        fmt = {".safetensors": "safetensors", ".gguf": "gguf", ".onnx": "onnx"}.get(ext, "torch-zip")
+    return "torch" if fmt in _TORCH else fmt
+
+
+def _peek(d: ModelDir, name: str) -> tuple[int, str | None]:
+    """Size and format (by magic bytes only, None when unknown or unopenable) of a file that is not read."""
+    try:
+        with d.open(name) as src:
+            head = src.read_at(0, HEAD_BYTES)
+            found = [ld.name for ld in loaders() if ld.sniff(head, src.size)]
+            return src.size, found[0] if found else None
+    except (InspectError, OSError):
+        return 0, None
+
+
+def unread_files(d: ModelDir, inv: TensorInventory, names: list[str]) -> tuple[UnreadFile, ...]:
+    """The files of `names` a reader claims by extension that `inv` was not read from, and why."""
+    read = {f.path for f in inv.files}
+    known = tuple({e for ld in loaders() for e in ld.extensions})
+    left = [n for n in names if n.lower().endswith(known) and n not in read]
+    if not left:
+        return ()
+    if d.workers > 1 and len(left) > 1:
+        from concurrent.futures import ThreadPoolExecutor  # remote folders only: keeps start-up light
+
+        with ThreadPoolExecutor(max_workers=min(d.workers, len(left)), thread_name_prefix="mi-peek") as pool:
+            peeked = list(pool.map(lambda n: _peek(d, n), left))
+    else:
+        peeked = [_peek(d, n) for n in left]
+    weights = [f.path for f in inv.files if not f.path.endswith(".json")]
+    index = next((f.path for f in inv.files if f.path.endswith(".index.json")), None)
+    if index is not None or len(weights) == 1:
+        chosen = f"{index or weights[0]} is preferred"
+    else:
+        chosen = f"the {len(weights)} {posixpath.splitext(weights[0])[1]} files are preferred"
+    families = {_family(part, "") for part in inv.format.split("+")}
+    out = []
+    for name, (size, fmt) in zip(left, peeked, strict=True):
+        if TRAINER_STATE.fullmatch(name):
+            reason = "training state, not model weights"
+        elif name.lower().endswith((".pkl", ".tar")):
+            reason = "a raw pickle or tar archive, not read as a model"
+        elif _family(fmt, name) not in families:
+            same = "same model in another format" if HUB_WEIGHTS.fullmatch(name) else "another format"
+            reason = f"{same}; {chosen}"
+        else:
+            reason = f"not part of the model read; {chosen}"
+        out.append(UnreadFile(name, size, fmt, reason))
+    return tuple(out)
+
+
+def unread_warning(unread: tuple[UnreadFile, ...], shown: int = 3) -> str:
+    """One line naming the files not read, grouped by reason: `also here, not read: a.bin (why); …`."""
+    by_reason: dict[str, list[str]] = {}
+    for u in unread:
+        by_reason.setdefault(u.reason, []).append(u.path)
+    parts = []
+    for reason, names in by_reason.items():
+        listed = ", ".join(names[:shown]) + (f" and {len(names) - shown:,} more" if len(names) > shown else "")
+        parts.append(f"{listed} ({reason})")
+    return "also here, not read: " + "; ".join(parts)
+
+
+def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
     display = d.display
     names = d.listing()
     listed = set(names) if names is not None else None
@@ -420,4 +504,6 @@ __all__ = [
     "read_json_source",
     "read_many",
     "read_source",
+    "unread_files",
+    "unread_warning",
 ]

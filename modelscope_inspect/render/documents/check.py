@@ -6,7 +6,7 @@ from typing import Any
 
 from ...analysis.check import CheckReport
 from ...api.outcome import exit_code
-from ...errors import EXIT_OK
+from ...errors import EXIT_OK, InspectError
 from . import envelope
 
 
@@ -17,6 +17,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
         **envelope("check"),
         "passed": code == EXIT_OK,
         "exit_code": code,
+        "error": None,
         "results": [
             {
                 "path": r.path,
@@ -32,3 +33,8 @@ def check_document(report: CheckReport) -> dict[str, Any]:
             for r in report.results
         ],
     }
+
+
+def error_document(exc: InspectError) -> dict[str, Any]:
+    """The `--json` document when nothing could be checked (bad flags or pyproject table): `error` set, no results."""
+    return {**envelope("check"), "passed": False, "exit_code": exc.exit_code, "error": str(exc), "results": []}

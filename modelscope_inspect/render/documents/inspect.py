@@ -82,6 +82,17 @@ def inspect_document(
         "metadata": dict(inv.metadata),
         "details": dict(inv.details),
         "warnings": list(inv.warnings),
+        # Folders only: model-type files beside the ones read (another format of the model, training state).
+        **(
+            {
+                "unread_files": [
+                    {"path": u.path, "bytes": u.nbytes, "format": u.format, "reason": u.reason}
+                    for u in inv.unread_files
+                ]
+            }
+            if inv.unread_files
+            else {}
+        ),
         # Remote inspection only: body bytes that crossed the network (see README "Remote models").
         **({"bytes_read": inv.read.bytes_read} if inv.read is not None else {}),
     }

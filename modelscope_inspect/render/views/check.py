@@ -46,7 +46,8 @@ def check_view(report: CheckReport) -> list[RenderableType]:
         if i:
             out.append("")
         if r.error:
-            out.append(f"{r.path}: ERROR {r.error}")
+            if len(report.results) > 1:  # one path: its error line on stderr says it all
+                out.append(f"{r.path}: ERROR {r.error}")
             continue
         t = Table(
             Column("rule", wrap=True, hang="  "),
