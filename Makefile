@@ -28,14 +28,21 @@ $(VENV)/.dev-installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]' | { $(PIP_SHOW); }
 	touch $@ $(VENV)/.installed
 
-# Graphviz's `dot` renders PNG/SVG for `mi graph`; installed when we are root with apt, else tests skip visibly.
+# Graphviz's `dot` renders PNG/SVG for `mi graph`; Debian's chromium + chromium-driver are the real browser the
+# `mi report` tests drive (selenium, /usr/bin/chromedriver, nothing downloaded). Installed when we are root with
+# apt, else the tests that need them skip visibly.
 system-deps:
-	@echo "== system-deps: graphviz (dot) for the PNG/SVG tests"
-	@command -v dot >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
-	      || echo "note: could not install graphviz; PNG/SVG tests will be skipped"; \
-	  else echo "note: graphviz (dot) missing and not root; PNG/SVG tests will be skipped"; fi; }
+	@echo "== system-deps: graphviz (dot) for the PNG/SVG tests, chromium + chromedriver for the report tests"
+	@missing=""; command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	  [ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "== apt-get install$$missing"; \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	        || echo "note: could not install$$missing; the tests that need them will be skipped"; \
+	    else echo "note:$$missing missing and not root; the tests that need them will be skipped"; fi; \
+	  fi
 
 demo: $(VENV)/.installed
 	@echo "== demo: mi inspect examples/tiny-gpt2"
