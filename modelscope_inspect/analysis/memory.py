@@ -205,6 +205,8 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
         rotary = d_head
     elif facts.rotary == "partial":
         rotary = int(d_head * _num(cfg, facts.rotary_key, default=facts.rotary_default))
+    if facts.rotary_dims is not None:
+        rotary = facts.rotary_dims(hp)
     learned = 0 if facts.learned_positions is None else (hp.max_positions or 0) + facts.learned_positions
     drops = tuple(_num(cfg, *keys, default=default) if keys else default for keys, default in facts.dropouts)
     norm = "layernorm" if hp.get("rmsnorm") is False else facts.norm  # chatglm's switch
@@ -260,8 +262,12 @@ def act_saved(act: str) -> int:
 
 
 def _d_ff(hp: HParams, config: Mapping[str, Any] | None) -> int:
+    from .families import family
+
     if hp.d_ff is not None:
         return hp.d_ff
+    if family(hp.arch).memory.d_ff is not None:
+        return family(hp.arch).memory.d_ff(hp)
     if hp.arch in ("gpt2", "phi", "falcon", "bert", "roberta", "opt"):
         return 4 * hp.d_model
     key = {"chatglm": "ffn_hidden_size", "t5": "d_ff"}.get(hp.arch, "intermediate_size")
@@ -650,8 +656,11 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
     if eager:
         keep.append(MemoryTerm("attention mask (b×1×s×s)", b * s * s * dt, "b·s²·dt"))
 
-    q = 3 * T * a * hd * dt if hp.arch in _FUSED_QKV else T * a * hd * dt
-    q_f = "3·T·a·hd·dt" if hp.arch in _FUSED_QKV else "T·a·hd·dt"
+    from .families import family
+
+    fused = hp.arch in _FUSED_QKV or family(hp.arch).memory.fused_qkv
+    q = 3 * T * a * hd * dt if fused else T * a * hd * dt
+    q_f = "3·T·a·hd·dt" if fused else "T·a·hd·dt"
     attn, attn_f = q, q_f
     if eager:
         if kvh != a:

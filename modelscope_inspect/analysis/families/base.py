@@ -144,6 +144,9 @@ class MemoryFacts:
     dropouts: tuple[tuple[tuple[str, ...], float], ...] = ((), 0.0), (("attention_dropout",), 0.0), ((), 0.0), ((), 0.0)
     norms_per_layer: Callable[[HParams], int] | None = None  # None: 2 (pre-attention and pre-MLP)
     norm_topk: bool = True  # MoE: top-k routing weights renormalised unless the config's norm_topk_prob says no
+    rotary_dims: Callable[[HParams], int] | None = None  # rotary width the family works out (overrides `rotary`)
+    d_ff: Callable[[HParams], int] | None = None  # MLP width when no config key gives it (gpt-j's 4·d)
+    fused_qkv: bool = False  # one fused q/k/v projection: its whole output is live at once (inference)
     measured: bool = False  # checked against autograd's saved tensors in the test suite
 
 
