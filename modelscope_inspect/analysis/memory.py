@@ -266,8 +266,9 @@ def _d_ff(hp: HParams, config: Mapping[str, Any] | None) -> int:
 
     if hp.d_ff is not None:
         return hp.d_ff
-    if family(hp.arch).memory.d_ff is not None:
-        return family(hp.arch).memory.d_ff(hp)
+    width = family(hp.arch).memory.d_ff
+    if width is not None:
+        return width(hp)
     if hp.arch in ("gpt2", "phi", "falcon", "bert", "roberta", "opt"):
         return 4 * hp.d_model
     key = {"chatglm": "ffn_hidden_size", "t5": "d_ff"}.get(hp.arch, "intermediate_size")

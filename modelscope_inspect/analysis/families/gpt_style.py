@@ -308,7 +308,7 @@ _MPT_FIXED: tuple[tuple[str, object], ...] = (
 
 
 def _read_mpt(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, Any]:
-    _heads_divide(config, v, ("n_heads",), ("d_model",), "MptAttention")
+    _heads_divide(config, v, ("n_heads", "num_attention_heads"), ("d_model", "hidden_size"), "MptAttention")
     attn = config.get("attn_config")
     if attn is None:  # MptConfig: null means MptAttentionConfig's defaults
         attn = {}
@@ -359,7 +359,8 @@ _NONE: tuple[tuple[str, ...], float] = ((), 0.0)
 
 
 def _facts(**kw: Any) -> MemoryFacts:
-    """Every family here: LayerNorm, a plain MLP, eager softmax in fp32."""
+    """Every family here: LayerNorm, a plain MLP, eager softmax in fp32. `measured`: byte-exact to autograd's saved
+    tensors but for a few bytes (tests/test_families_gpt_style.py); the others are within 10 %."""
     return MemoryFacts(norm="layernorm", mlp="plain", softmax_fp32=True, **kw)
 
 
@@ -386,8 +387,8 @@ FAMILIES: tuple[Family, ...] = (
               "max_positions": ("n_positions", "max_position_embeddings")},
         defaults={"n_head": 16, "n_positions": 2048, "rotary_dim": 64, "tie_word_embeddings": False},
         tied=False, read=_read_gptj, heads="builder",
-        memory=_facts(act="gelu_new", rotary_dims=_rotary_dim, d_ff=_four_d,
-                      norms_per_layer=lambda hp: 1,
+        memory=_facts(act="gelu_new", rotary_dims=_rotary_dim, d_ff=_four_d, norms_per_layer=lambda hp: 1,
+                      measured=True,
                       dropouts=((("embd_pdrop",), 0.0), (("attn_pdrop",), 0.0), (("resid_pdrop",), 0.0), _NONE)),
     ),
     Family(
@@ -408,14 +409,15 @@ FAMILIES: tuple[Family, ...] = (
         "mpt", _mpt, "transformers MptForCausalLM (MPT)", model_types=("mpt",),
         architectures=("MptForCausalLM", "MPTForCausalLM", "MptModel", "MptForSequenceClassification",
                        "MptForTokenClassification", "MptForQuestionAnswering"),
-        keys={"d_model": ("d_model",), "layers": ("n_layers",), "heads": ("n_heads",), "kv_heads": (),
-              "head_dim": (), "d_ff": (), "max_positions": ("max_seq_len",)},
+        keys={"d_model": ("d_model", "hidden_size"), "layers": ("n_layers", "num_hidden_layers"),
+              "heads": ("n_heads", "num_attention_heads"), "kv_heads": (), "head_dim": (), "d_ff": (),
+              "max_positions": ("max_seq_len",)},
         defaults={"n_heads": 16, "max_seq_len": 2048, "expansion_ratio": 4, "no_bias": True,
                   "tie_word_embeddings": True},
         # attn_config.attn_pdrop (its attention, residual and MLP dropout) is nested: the memory model reads no
         # dropout for MPT (the published configs have 0).
         tied=True, read=_read_mpt, heads="builder",
-        memory=_facts(act="gelu", rotary="none", d_ff=_four_d, fused_qkv=True),
+        memory=_facts(act="gelu", rotary="none", d_ff=_four_d, fused_qkv=True, measured=True),
     ),
     Family(
         "gpt_bigcode", _gpt_bigcode, "transformers GPTBigCodeForCausalLM (SantaCoder, StarCoder)",
@@ -439,7 +441,7 @@ FAMILIES: tuple[Family, ...] = (
                   "max_position_embeddings": 4096, "use_bias": True, "tie_word_embeddings": True},
         # Its …ForSequenceClassification / …TokenClassification are transformers' Generic* heads (`score`).
         tied=True, read=_read_starcoder2,
-        memory=_facts(act="gelu_pytorch_tanh",
+        memory=_facts(act="gelu_pytorch_tanh", measured=True,
                       dropouts=((("embedding_dropout",), 0.0), (("attention_dropout",), 0.0),
                                 (("residual_dropout",), 0.0), _NONE)),
     ),
