@@ -72,10 +72,10 @@ _MPT_ATTN = {"alibi": True, "alibi_bias_max": 8, "attn_impl": "torch", "attn_pdr
 
 # (id, config.json): the published configs' values for the keys that decide the count.
 CASES: list[tuple[str, dict[str, Any]]] = [
-    ("pythia-70m", {"model_type": "gpt_neox", "vocab_size": 50304, "hidden_size": 512, "intermediate_size": 2048,
-                    "num_hidden_layers": 6, "num_attention_heads": 8, "max_position_embeddings": 2048,
-                    "rotary_pct": 0.25, "rotary_emb_base": 10000, "use_parallel_residual": True,
-                    "tie_word_embeddings": False}),
+    ("pythia-70m", {"model_type": "gpt_neox", "architectures": ["GPTNeoXForCausalLM"], "vocab_size": 50304,
+                    "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 6, "num_attention_heads": 8,
+                    "max_position_embeddings": 2048, "rotary_pct": 0.25, "rotary_emb_base": 10000,
+                    "use_parallel_residual": True, "tie_word_embeddings": False}),
     ("pythia-1.4b", {"model_type": "gpt_neox", "vocab_size": 50304, "hidden_size": 2048, "intermediate_size": 8192,
                      "num_hidden_layers": 24, "num_attention_heads": 16, "max_position_embeddings": 2048,
                      "rotary_pct": 0.25, "use_parallel_residual": True, "tie_word_embeddings": False}),
@@ -98,9 +98,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
                     "n_head": 112}),
     ("bloom-small-untied", {"model_type": "bloom", "vocab_size": 500, "hidden_size": 64, "n_layer": 2, "n_head": 4,
                             "tie_word_embeddings": False}),
-    ("mpt-7b", {"model_type": "mpt", "vocab_size": 50432, "d_model": 4096, "n_layers": 32, "n_heads": 32,
-                "expansion_ratio": 4, "max_seq_len": 2048, "attn_config": _MPT_ATTN, "no_bias": True,
-                "learned_pos_emb": True, "norm_type": "low_precision_layernorm"}),
+    ("mpt-7b", {"model_type": "mpt", "architectures": ["MPTForCausalLM"], "vocab_size": 50432, "d_model": 4096,
+                "n_layers": 32, "n_heads": 32, "expansion_ratio": 4, "max_seq_len": 2048, "attn_config": _MPT_ATTN,
+                "no_bias": True, "learned_pos_emb": True, "norm_type": "low_precision_layernorm"}),
     ("mpt-30b", {"model_type": "mpt", "vocab_size": 50432, "d_model": 7168, "n_layers": 48, "n_heads": 64,
                  "expansion_ratio": 4, "max_seq_len": 8192, "attn_config": _MPT_ATTN, "no_bias": True,
                  "learned_pos_emb": True}),
@@ -312,6 +312,10 @@ def test_memory_profiles_from_the_records() -> None:
     legacy = {"model_type": "gpt_neox", **_SPARSE["gpt_neox"], "num_attention_heads": 12, "rotary_pct": 0.5}
     model = _meta_model(_config(legacy))
     assert _prof(legacy).rotary_dim == model.gpt_neox.layers[0].attention.rotary_ndims == 32
+    saved = transformers.AutoConfig.for_model(
+        "gpt_neox", **_SPARSE["gpt_neox"], num_attention_heads=12, rotary_pct=0.75
+    ).to_dict()  # saved as rope_parameters
+    assert "rotary_pct" not in saved and _prof(saved).rotary_dim == int(64 * 0.75)
     p = _prof(transformers.AutoConfig.for_model("gptj").to_dict())
     assert (p.act, p.rotary_dim, p.norms_per_layer) == ("gelu_new", 64, 1)
     full = {"model_type": "gptj", **_SPARSE["gptj"], "n_head": 12, "rotary_dim": None}

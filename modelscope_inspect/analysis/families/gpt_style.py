@@ -197,7 +197,7 @@ def _gpt_bigcode(hp: HParams, b: Build) -> None:
     b.term("position embedding (wpe)", p * d, 1, "max_positions·d", (r"(^|\.)wpe\.",))
     mq = hp.n_kv_heads == 1
     b.term("attention", lin(d, d + 2 * kv, True) + lin(d, d, True), n,
-           ("2·d² + 2·d·head_dim + biases (one key/value head)" if mq else "4·d² + 4d"),
+           ("2·d² + 2·d·head_dim + biases" if mq else "4·d² + 4d"),
            (layer_re("h", r"\d+", "attn"),))  # fmt: skip
     b.term("mlp", lin(d, ff, True) + lin(ff, d, True), n, "2·d·d_ff + d_ff + d", (layer_re("h", r"\d+", "mlp"),))
     b.term("norms", 2 * 2 * d, n, "2 LayerNorm", (layer_re("h", r"\d+", r"ln_[12]"),))
