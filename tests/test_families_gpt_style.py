@@ -306,6 +306,8 @@ def _prof(cfg: dict[str, Any]) -> Any:
 def test_memory_profiles_from_the_records() -> None:
     """Norm, MLP, activation, rotary width and learned positions as each implementation has them; the rotary
     widths are the ones transformers' modules use (read off the built model)."""
+    from modelscope_inspect.analysis.memory import profile_for
+
     neox = transformers.AutoConfig.for_model("gpt_neox").to_dict()  # rope_parameters.partial_rotary_factor 0.25
     p = _prof(neox)
     assert (p.norm, p.mlp, p.act, p.rotary_dim, p.norms_per_layer) == ("layernorm", "plain", "gelu", 24, 2)
@@ -321,6 +323,12 @@ def test_memory_profiles_from_the_records() -> None:
     full = {"model_type": "gptj", **_SPARSE["gptj"], "n_head": 12, "rotary_dim": None}
     # null (GPTJConfig 5 refuses it; GPTJAttention rotates the whole head when rotary_dim is None): 768 / 12.
     assert _prof(full).rotary_dim == 64
+    gptj_zero = {"model_type": "gptj", **_SPARSE["gptj"], "n_head": 12, "rotary_dim": 0}
+    assert _prof(gptj_zero).rotary_dim == 0
+    # From flags: the config classes' defaults (rotary_pct 0.25, rotary_dim 64).
+    for arch, want in [("gpt_neox", 128 // 4), ("gptj", 64)]:  # heads of 128
+        hp = HParams.from_options(arch=arch, vocab=100, d_model=2048, layers=2, heads=16)
+        assert profile_for(hp, None).rotary_dim == want, arch
     for model_type in ("bloom", "mpt"):  # ALiBi
         p = _prof({"model_type": model_type, **_SPARSE[model_type]})
         assert (p.rotary_dim, p.learned_positions, p.mlp) == (0, 0, "plain"), model_type

@@ -351,8 +351,16 @@ def _four_d(hp: HParams) -> int:
     return hp.d_ff if hp.d_ff is not None else 4 * hp.d_model
 
 
-def _rotary_dim(hp: HParams) -> int:
-    return int(hp.get("rotary_dim") or hp.d_head)
+def _neox_rotary(hp: HParams) -> int:
+    """The reader's rotary width; from flags, GPTNeoXConfig's default rotary_pct 0.25 of each head."""
+    dim = hp.get("rotary_dim")
+    return int(dim) if dim is not None else int(hp.d_head * 0.25)
+
+
+def _gptj_rotary(hp: HParams) -> int:
+    """The config's rotary_dim (null: the whole head, as GPTJAttention rotates); from flags, GPTJConfig's 64."""
+    dim = hp.get("rotary_dim", 64)
+    return hp.d_head if dim is None else int(dim)
 
 
 _NONE: tuple[tuple[str, ...], float] = ((), 0.0)
@@ -375,7 +383,7 @@ FAMILIES: tuple[Family, ...] = (
                   "attention_bias": True, "use_parallel_residual": True, "tie_word_embeddings": False},
         tied=False, read=_read_gpt_neox, heads="builder",
         # Dropouts: hidden_dropout on the embeddings and after attention and MLP.
-        memory=_facts(act="gelu", rotary_dims=_rotary_dim, fused_qkv=True,
+        memory=_facts(act="gelu", rotary_dims=_neox_rotary, fused_qkv=True,
                       dropouts=((("hidden_dropout",), 0.0), (("attention_dropout",), 0.0),
                                 (("hidden_dropout",), 0.0), _NONE)),
     ),
@@ -387,7 +395,7 @@ FAMILIES: tuple[Family, ...] = (
               "max_positions": ("n_positions", "max_position_embeddings")},
         defaults={"n_head": 16, "n_positions": 2048, "rotary_dim": 64, "tie_word_embeddings": False},
         tied=False, read=_read_gptj, heads="builder",
-        memory=_facts(act="gelu_new", rotary_dims=_rotary_dim, d_ff=_four_d, norms_per_layer=lambda hp: 1,
+        memory=_facts(act="gelu_new", rotary_dims=_gptj_rotary, d_ff=_four_d, norms_per_layer=lambda hp: 1,
                       measured=True,
                       dropouts=((("embd_pdrop",), 0.0), (("attn_pdrop",), 0.0), (("resid_pdrop",), 0.0), _NONE)),
     ),
