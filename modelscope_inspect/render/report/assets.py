@@ -395,7 +395,7 @@ JS = r"""
         var ch = q[j];
         re += ch === "*" ? ".*" : ch === "?" ? "." : /[\\^$.|+(){}\[\]]/.test(ch) ? "\\" + ch : ch;
       }
-      var rx = new RegExp("^" + re + "$", "i");
+      var rx = new RegExp("^" + re + "$", "is"); // s: a name may hold line separators
       return function (k) { return rx.test(T.name[k]); };
     }
     var low = q.toLowerCase();
