@@ -303,7 +303,9 @@ JS = r"""
       if (zoomable(v)) { t.classList.add("zoom"); t.setAttribute("role", "button"); }
       t.setAttribute("aria-label", name + ", " + pct(share));
       if (r.w > 34 && r.h > 16) {
-        t.appendChild(el("div", "tname", name + (n.t ? " \u26d3" : "")));
+        // A block's tile says its number; the tooltip and data-name keep the full name.
+        var tlabel = v.block ? name.slice(name.lastIndexOf(".") + 1) : name;
+        t.appendChild(el("div", "tname", tlabel + (n.t ? " \u26d3" : "")));
         if (r.h > 30) t.appendChild(el("div", "tshare", pct(share) + " \u00b7 " + (metric === "b" ? fmtBytes(value(v)) : fmtCount(value(v)))));
       }
       if (zoomable(v) && r.w > 60 && r.h > 56) { // one level down, drawn inside: the picture shows the structure
