@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt
 
 
 def check_cmd(
@@ -55,6 +55,7 @@ def check_cmd(
     ] = None,
     no_config: Annotated[bool, typer.Option("--no-config", help="Ignore pyproject.toml budgets.")] = False,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -103,7 +104,7 @@ def check_cmd(
     else:
         from ..render.views.check import check_view
 
-        out.show(*check_view(report))
+        out.show(*check_view(report), markdown=markdown)
     for r in report.results:
         if r.error:
             out.error(r.error)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt
 
 
 def diff_cmd(
@@ -16,6 +16,7 @@ def diff_cmd(
         bool, typer.Option("--values", help="Also compare tensor contents (reads the data; progress on stderr).")
     ] = False,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -45,7 +46,7 @@ def diff_cmd(
     else:
         from ..render.views.diff import diff_view
 
-        out.show(*diff_view(report))
+        out.show(*diff_view(report), markdown=markdown)
     code = exit_code(report)
     if code:
         raise typer.Exit(code)

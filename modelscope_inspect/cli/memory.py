@@ -18,6 +18,7 @@ from .options import (
     JsonOpt,
     KVHeadsOpt,
     LayersOpt,
+    MarkdownOpt,
     MaxPositionsOpt,
     TiedOpt,
     TokenOpt,
@@ -120,6 +121,7 @@ def memory_cmd(
         int | None, typer.Option("--experts-per-token", metavar="K", help="MoE experts active per token.")
     ] = None,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -198,7 +200,7 @@ def memory_cmd(
     else:
         from ..render.views.memory import memory_view
 
-        out.show(*memory_view(report))
+        out.show(*memory_view(report), markdown=markdown)
 
 
 def _hparams(arch: str | None, sizes: Mapping[str, object]) -> HParams:

@@ -30,6 +30,9 @@ TokenOpt = Annotated[
 
 # Options shared by every command, defined once.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document (schema in README) instead of tables.")]
+MarkdownOpt = Annotated[
+    bool, typer.Option("--markdown", help="Print GitHub-flavoured Markdown tables (PR comments, job summaries).")
+]
 
 # Model sizes, shared by `mi params` and `mi memory` (the same flags describe the same architecture).
 VocabOpt = Annotated[int | None, typer.Option("--vocab", metavar="N", help="Vocabulary size.")]

@@ -17,6 +17,7 @@ from .options import (
     JsonOpt,
     KVHeadsOpt,
     LayersOpt,
+    MarkdownOpt,
     MaxPositionsOpt,
     TiedOpt,
     TokenOpt,
@@ -73,6 +74,7 @@ def params_cmd(
         typer.Option("--lora-targets", metavar="NAMES", help="Comma-separated module names, e.g. q_proj,v_proj."),
     ] = None,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -126,4 +128,4 @@ def params_cmd(
     else:
         from ..render.views.params import params_view
 
-        out.show(*params_view(report))
+        out.show(*params_view(report), markdown=markdown)

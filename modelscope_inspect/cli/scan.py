@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt
 
 
 def scan_cmd(
@@ -15,6 +15,7 @@ def scan_cmd(
         typer.Argument(help="Model files or folders (scanned recursively), or URLs (hf://ORG/NAME, https://…)."),
     ],
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -46,7 +47,7 @@ def scan_cmd(
     else:
         from ..render.views.scan import scan_view
 
-        out.show(*scan_view(report))
+        out.show(*scan_view(report), markdown=markdown)
     for f in report.files:
         if f.status == "error":
             out.error(f"{f.path}: could not scan: {f.error}")
