@@ -103,7 +103,7 @@ def test_memory_and_scan_sections(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     assert run_cli("report", "examples/tiny-gpt2", "-o", str(out)).code == 0
     html = out.read_text(encoding="utf-8")
-    assert '<section id="memory">' in html and "<svg class=\"chart\"" in html
+    assert '<section id="memory">' in html and '<svg class="chart"' in html
     assert "24 GB GPU" in html and "40 GB GPU" not in html  # GPU lines up to the first one above the largest total
     assert '<section id="scan">' in html and 'class="verdict ok"' in html
 

@@ -236,4 +236,3 @@ def test_readable_without_javascript(models: dict[str, Path], tmp_path: Path) ->
         assert not d.find_element("id", "treemap-ui").is_displayed()
     finally:
         d.quit()
-

@@ -35,7 +35,8 @@ table{border-collapse:collapse;margin:4px 0}
 th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.tensors td:first-child{word-break:break-all;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
+table.tensors td:first-child{word-break:break-all;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
+font-size:12px}
 svg.bar{width:120px;height:10px;vertical-align:middle}
 .bar-bg{fill:var(--card)}.bar-fg{fill:var(--accent)}
 .note,.nojs{color:var(--muted)}
@@ -168,7 +169,9 @@ JS = r"""
     var n = v.node;
     if (v.blocks) {
       var out = [];
-      for (var i = 0; i < n.r; i++) out.push({ node: n, k: v.k / n.r, label: blockName(n, i), block: true, blocks: false });
+      for (var i = 0; i < n.r; i++) {
+        out.push({ node: n, k: v.k / n.r, label: blockName(n, i), block: true, blocks: false });
+      }
       return out;
     }
     return (n.c || []).map(function (c) { return { node: c, k: v.k, label: c.n, block: false, blocks: false }; });
@@ -201,11 +204,19 @@ JS = r"""
       var thick = ra / side, pos;
       if (w >= h) {
         pos = y;
-        row.forEach(function (c) { var hh = c.a / thick; out.push({ it: c.it, x: x, y: pos, w: thick, h: hh }); pos += hh; });
+        row.forEach(function (c) {
+          var hh = c.a / thick;
+          out.push({ it: c.it, x: x, y: pos, w: thick, h: hh });
+          pos += hh;
+        });
         x += thick; w -= thick;
       } else {
         pos = x;
-        row.forEach(function (c) { var ww = c.a / thick; out.push({ it: c.it, x: pos, y: y, w: ww, h: thick }); pos += ww; });
+        row.forEach(function (c) {
+          var ww = c.a / thick;
+          out.push({ it: c.it, x: pos, y: y, w: ww, h: thick });
+          pos += ww;
+        });
         y += thick; h -= thick;
       }
     }
@@ -258,7 +269,8 @@ JS = r"""
     });
     var cur = stack[stack.length - 1];
     if (cur.node.r > 1 && !cur.block) {
-      var t = el("button", "blocks", cur.blocks ? "show the blocks summed" : "show the " + cur.node.r + " blocks one by one");
+      var what = cur.blocks ? "show the blocks summed" : "show the " + cur.node.r + " blocks one by one";
+      var t = el("button", "blocks", what);
       t.type = "button";
       t.setAttribute("aria-pressed", cur.blocks ? "true" : "false");
       t.addEventListener("click", function () { cur.blocks = !cur.blocks; draw(); });
@@ -306,7 +318,8 @@ JS = r"""
         // A block's tile says its number; the tooltip and data-name keep the full name.
         var tlabel = v.block ? name.slice(name.lastIndexOf(".") + 1) : name;
         t.appendChild(el("div", "tname", tlabel + (n.t ? " \u26d3" : "")));
-        if (r.h > 30) t.appendChild(el("div", "tshare", pct(share) + " \u00b7 " + (metric === "b" ? fmtBytes(value(v)) : fmtCount(value(v)))));
+        var amount = metric === "b" ? fmtBytes(value(v)) : fmtCount(value(v));
+        if (r.h > 30) t.appendChild(el("div", "tshare", pct(share) + " \u00b7 " + amount));
       }
       if (zoomable(v) && r.w > 60 && r.h > 56) { // one level down, drawn inside: the picture shows the structure
         var sub = kids(v).map(function (c) { return { v: value(c), view: c }; })
@@ -426,7 +439,8 @@ JS = r"""
       var k = shown[r], row = el("div", "vrow");
       row.style.top = r * ROW + "px";
       row.dataset.i = String(k);
-      var cells = [T.name[k], T.shape[k], T.dtype[k], grouped(T.numel[k]), fmtBytes(T.bytes[k]), T.section[k], T.shared[k]];
+      var cells = [T.name[k], T.shape[k], T.dtype[k], grouped(T.numel[k]), fmtBytes(T.bytes[k]), T.section[k],
+        T.shared[k]];
       cells.forEach(function (c, ci) {
         var d = el("div", cols[ci][2] ? "num" : null, c);
         if (ci === 0 || ci === 6) d.title = c;

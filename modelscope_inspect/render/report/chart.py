@@ -65,7 +65,9 @@ def memory_chart(reports: tuple[MemoryReport, ...]) -> str:
         v = ymax * i / 4
         parts.append(f'<text class="tick" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{human_bytes(v)}</text>')
     for s in seqs:
-        parts.append(f'<text class="tick" x="{x(s):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{_tokens(s)}</text>')
+        parts.append(
+            f'<text class="tick" x="{x(s):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{_tokens(s)}</text>'
+        )
     parts.append(f'<text class="tick" x="{(LEFT + W - RIGHT) / 2}" y="{H - 4}" text-anchor="middle">context length '
                  "(tokens, log scale)</text>")  # fmt: skip
     for name, b in gpus:
@@ -76,8 +78,10 @@ def memory_chart(reports: tuple[MemoryReport, ...]) -> str:
         pts = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in zip(seqs, values, strict=True))
         parts.append(f'<polyline class="line {cls}" points="{pts}"/>')
         for s, v in zip(seqs, values, strict=True):
-            parts.append(f'<circle class="dot {cls}" cx="{x(s):.1f}" cy="{y(v):.1f}" r="3">'
-                         f"<title>{label} at {s:,} tokens: {human_bytes(v)} ({v:,} bytes)</title></circle>")  # fmt: skip
+            tip = f"{label} at {s:,} tokens: {human_bytes(v)} ({v:,} bytes)"
+            parts.append(
+                f'<circle class="dot {cls}" cx="{x(s):.1f}" cy="{y(v):.1f}" r="3"><title>{tip}</title></circle>'
+            )
     ly = TOP + 4
     for cls, label in (("total", "total (weights + KV + working set)"), ("kv", "KV cache"), ("weights", "weights")):
         parts.append(f'<line class="line {cls}" x1="{LEFT + 10}" y1="{ly}" x2="{LEFT + 28}" y2="{ly}"/>')

@@ -126,8 +126,14 @@ def _modules(inv: TensorInventory, tree: dict[str, Any]) -> str:
 
 def _tensors(inv: TensorInventory) -> str:
     rows = [
-        [e(t.name), e(t.dtype), f"{t.numel:,}", e(human_bytes(t.nbytes)), e(t.section),
-         e(f"shares {t.shared_with}" if t.shared_with else "")]  # fmt: skip
+        [
+            e(t.name),
+            e(t.dtype),
+            f"{t.numel:,}",
+            e(human_bytes(t.nbytes)),
+            e(t.section),
+            e(f"shares {t.shared_with}" if t.shared_with else ""),
+        ]
         for t in inv.tensors[:STATIC_TENSORS]
     ]
     more = len(inv.tensors) - STATIC_TENSORS
@@ -143,7 +149,9 @@ def _memory(reports: tuple[MemoryReport, ...], training: MemoryReport | None) ->
     out = f"<h3>weights at every precision</h3><p>{first.params:,} parameters ({e(first.arch)})</p>"
     out += _table(["precision", "weights", "bytes"], prec, numeric=frozenset({1, 2}))
     out += "<h3>inference memory against context length</h3>"
-    out += f"<p>batch 1, {e(first.options.dtype.value)} weights and KV cache; GPU lines in GB (10<sup>9</sup> bytes)</p>"
+    out += (
+        f"<p>batch 1, {e(first.options.dtype.value)} weights and KV cache; GPU lines in GB (10<sup>9</sup> bytes)</p>"
+    )
     out += f'<figure class="chart-box">{memory_chart(reports)}</figure>'
     rows = [
         [f"{r.options.seq:,}", e(human_bytes(r.weights_bytes)), e(human_bytes(r.kv.bytes)),
@@ -258,11 +266,10 @@ def report_page(data: ReportInput, *, graph_svg: str | None = None, graph_note: 
         parts.append(_section("notes", "notes", "<ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>"))
     parts += [
         "</main>",
-        '<footer><p>Written by <code>mi report</code>: headers only, nothing in the model file was run. '
+        "<footer><p>Written by <code>mi report</code>: headers only, nothing in the model file was run. "
         "This page makes no network request.</p></footer>",
         f'<script type="application/json" id="mi-data">{script_json(payload)}</script>',
         f"<script>{JS}</script>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
-
