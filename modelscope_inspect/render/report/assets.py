@@ -150,6 +150,7 @@ JS = r"""
     Object.keys(acc).sort(function (a, b) { return acc[b] - acc[a]; }).forEach(colour);
   })();
 
+  var MAX_TILES = 1500;
   var metric = "b";
   var totals = { b: data.bytes || 1, p: data.params || 1 };
   var stack = [{ node: data.tree, k: 1, label: "(all)", blocks: false, block: false }];
@@ -296,6 +297,12 @@ JS = r"""
     var items = kids(cur).map(function (v) { return { v: value(v), view: v }; })
       .filter(function (it) { return it.v > 0; })
       .sort(function (a, b) { return b.v - a.v; });
+    if (items.length > MAX_TILES) { // a flat file of many thousand tensors: the smallest become one tile
+      var restSum = { p: 0, b: 0 }, rest = items.splice(MAX_TILES - 1);
+      rest.forEach(function (it) { restSum.p += it.view.node.p * it.view.k; restSum.b += it.view.node.b * it.view.k; });
+      var other = { n: rest.length.toLocaleString("en-US") + " smaller", f: "", p: restSum.p, b: restSum.b };
+      items.push({ v: restSum[metric], view: { node: other, k: 1, label: other.n, block: false, blocks: false } });
+    }
     var W = box.clientWidth, H = box.clientHeight;
     box.textContent = "";
     squarify(items, 0, 0, W, H).forEach(function (r) {
@@ -321,11 +328,15 @@ JS = r"""
         var amount = metric === "b" ? fmtBytes(value(v)) : fmtCount(value(v));
         if (r.h > 30) t.appendChild(el("div", "tshare", pct(share) + " \u00b7 " + amount));
       }
-      if (zoomable(v) && r.w > 60 && r.h > 56) { // one level down, drawn inside: the picture shows the structure
+      box.appendChild(t);
+      // One level down, drawn inside under the label: the first picture already shows the structure.
+      var room = zoomable(v) && r.w > 60 && r.h > 56 && t.lastChild; // measured only where it is drawn
+      var label = room ? t.lastChild.offsetTop + t.lastChild.offsetHeight + 2 : 0;
+      if (label && r.h > label + 20) {
         var sub = kids(v).map(function (c) { return { v: value(c), view: c }; })
           .filter(function (it) { return it.v > 0; })
           .sort(function (a, b) { return b.v - a.v; });
-        squarify(sub, 3, 36, r.w - 8, r.h - 40).forEach(function (q) {
+        squarify(sub, 3, label, r.w - 8, r.h - label - 4).forEach(function (q) {
           var d = el("div", "inner");
           d.style.left = q.x + "px"; d.style.top = q.y + "px";
           d.style.width = Math.max(q.w - 1, 0) + "px"; d.style.height = Math.max(q.h - 1, 0) + "px";
@@ -341,7 +352,6 @@ JS = r"""
       t.addEventListener("keydown", function (ev) {
         if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); zoomInto(v); }
       });
-      box.appendChild(t);
     });
     drawCrumbs();
     drawLegend(items.map(function (it) { return it.view; }));

@@ -23,8 +23,9 @@ GPU_MEMORY_GB: tuple[tuple[str, int], ...] = (
     ("141 GB", 141),
 )
 
-W, H = 720, 300
-LEFT, RIGHT, TOP, BOTTOM = 64, 120, 16, 36
+GPU_SCALE_MIN = 0.1  # the first GPU above the model is drawn when the model needs at least this share of it
+W, H = 720, 320
+LEFT, RIGHT, TOP, BOTTOM = 64, 120, 16, 56
 
 
 def _tokens(n: int) -> str:
@@ -38,12 +39,15 @@ def memory_chart(reports: tuple[MemoryReport, ...]) -> str:
     kvs = [r.kv.bytes for r in reports]
     weights = [r.weights_bytes for r in reports]
     top = max(totals) if totals else 1
-    # The GPU lines below the largest total, and the first one above it: the sizes that decide a choice.
+    # The GPU lines below the largest total, and the first one above it (the sizes that decide a choice), unless
+    # the model would be a sliver under that line: a tiny model is drawn at its own scale instead.
     gpus: list[tuple[str, int]] = []
     for name, gb in GPU_MEMORY_GB:
-        gpus.append((name, gb * 10**9))
         if gb * 10**9 >= top:
+            if top >= GPU_SCALE_MIN * gb * 10**9:
+                gpus.append((name, gb * 10**9))
             break
+        gpus.append((name, gb * 10**9))
     ymax = max([top, *(b for _, b in gpus)]) * 1.08 or 1
     lo, hi = math.log2(seqs[0]), math.log2(seqs[-1])
     span = (hi - lo) or 1.0
@@ -68,8 +72,8 @@ def memory_chart(reports: tuple[MemoryReport, ...]) -> str:
         parts.append(
             f'<text class="tick" x="{x(s):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{_tokens(s)}</text>'
         )
-    parts.append(f'<text class="tick" x="{(LEFT + W - RIGHT) / 2}" y="{H - 4}" text-anchor="middle">context length '
-                 "(tokens, log scale)</text>")  # fmt: skip
+    parts.append(f'<text class="tick" x="{(LEFT + W - RIGHT) / 2}" y="{H - BOTTOM + 32}" text-anchor="middle">'
+                 "context length (tokens, log scale)</text>")  # fmt: skip
     for name, b in gpus:
         parts.append(f'<line class="gpu" x1="{LEFT}" y1="{y(b):.1f}" x2="{W - RIGHT}" y2="{y(b):.1f}">'
                      f"<title>{escape(name)} GPU ({b:,} bytes)</title></line>")  # fmt: skip
@@ -82,10 +86,14 @@ def memory_chart(reports: tuple[MemoryReport, ...]) -> str:
             parts.append(
                 f'<circle class="dot {cls}" cx="{x(s):.1f}" cy="{y(v):.1f}" r="3"><title>{tip}</title></circle>'
             )
-    ly = TOP + 4
+    lx, ly = LEFT, H - 8  # the legend: one row under the axis, clear of the lines
     for cls, label in (("total", "total (weights + KV + working set)"), ("kv", "KV cache"), ("weights", "weights")):
-        parts.append(f'<line class="line {cls}" x1="{LEFT + 10}" y1="{ly}" x2="{LEFT + 28}" y2="{ly}"/>')
-        parts.append(f'<text class="legend" x="{LEFT + 32}" y="{ly + 4}">{escape(label)}</text>')
-        ly += 16
+        parts.append(f'<line class="line {cls}" x1="{lx}" y1="{ly - 4}" x2="{lx + 18}" y2="{ly - 4}"/>')
+        parts.append(f'<text class="legend" x="{lx + 22}" y="{ly}">{escape(label)}</text>')
+        lx += 40 + 7 * len(label)
+    if not gpus:
+        smallest = GPU_MEMORY_GB[0][0]
+        parts.append(f'<text class="gpu-label" x="{W - RIGHT - 4}" y="{TOP + 12}" text-anchor="end">'
+                     f"under {GPU_SCALE_MIN:.0%} of a {escape(smallest)} GPU at every length</text>")  # fmt: skip
     parts.append("</svg>")
     return "".join(parts)
