@@ -218,6 +218,47 @@ def test_70b_filter_and_sort(driver: Any, models: dict[str, Path], tmp_path: Pat
     assert first.endswith(("gate_proj.weight", "up_proj.weight", "down_proj.weight"))
 
 
+def test_tied_storage_is_marked(driver: Any, tmp_path: Path) -> None:
+    """GPT-2's `lm_head.weight` shares `transformer.wte.weight`'s storage (torch.save wrote it once)."""
+    page = _report(FIXTURES / "tied_gpt2.bin", tmp_path / "tied.html")
+    _open(driver, page)
+    _check_quiet(driver, page)
+    tiles = {t.get_attribute("data-name"): t for t in driver.find_elements("css selector", "#treemap > .tile")}
+    assert "lm_head" not in tiles  # counted once: the head adds no bytes
+    assert "tied" in tiles["transformer.wte"].get_attribute("class").split()
+    assert [n for n, t in tiles.items() if "tied" in t.get_attribute("class").split()] == ["transformer.wte"]
+
+
+def test_ten_thousand_tensors(driver: Any, tmp_path: Path) -> None:
+    """A file of 12,000 tensors: the table scrolls to its last row, and filtering stays quick."""
+    from benchmarks.layouts import write_sparse_safetensors
+
+    layout = [(f"blocks.{i}.experts.{j}.weight", (64, 64)) for i in range(100) for j in range(120)]
+    model = tmp_path / "many.safetensors"
+    write_sparse_safetensors(model, layout, "F16")
+    start = time.perf_counter()
+    page = _report(model, tmp_path / "many.html")
+    written = time.perf_counter() - start
+    ms = _open(driver, page)
+    _check_quiet(driver, page)
+    count = driver.find_element("id", "tensor-count")
+    assert count.get_attribute("data-shown") == "12000"
+    assert len(driver.find_elements("css selector", "#tensor-space .vrow")) < 100  # only the rows in view exist
+    driver.execute_script("var b = document.getElementById('tensor-body'); b.scrollTop = b.scrollHeight;")
+    time.sleep(0.2)
+    last = driver.find_elements("css selector", "#tensor-space .vrow")[-1].find_element("css selector", "div").text
+    assert last == "blocks.99.experts.119.weight"
+    t0 = driver.execute_script("return performance.now()")
+    driver.find_element("id", "tensor-filter").send_keys("experts.7")
+    assert count.get_attribute("data-shown") == str(100 * 11)  # experts.7 and experts.70-79 of each block
+    filter_ms = driver.execute_script("return performance.now()") - t0
+    size = page.stat().st_size
+    print(
+        f"\n12,000 tensors: page {size:,} bytes, written in {written:.2f} s, ready in {ms:.0f} ms, "
+        f"filter typed and applied in {filter_ms:.0f} ms"
+    )
+
+
 def test_readable_without_javascript(models: dict[str, Path], tmp_path: Path) -> None:
     from selenium.webdriver.chrome.service import Service
 

@@ -57,6 +57,9 @@ def _node(g: Group, label: str, by_name: dict[str, TensorRecord], owners: dict[s
                 weights[k["d"]] = weights.get(k["d"], 0) + k["b"]
         if weights:  # an inner tile takes the colour of the dtype holding most of its bytes
             node["d"] = max(weights.items(), key=lambda kv: kv[1])[0]
+        tied = [f"{k['n']}: {k['t']}" for k in kids if "t" in k]
+        if tied and "t" not in node:  # a module holding tied storage is marked too, not only its tensor
+            node["t"] = "; ".join(tied[:3]) + (f"; … and {len(tied) - 3} more" if len(tied) > 3 else "")
     return node
 
 
