@@ -129,6 +129,30 @@ def test_hostile_names_are_text(tmp_path: Path) -> None:
     assert HOSTILE_NAMES[0] in "".join(page.text)
 
 
+def test_graph_attributes_cannot_be_injected(tmp_path: Path) -> None:
+    """A module name shaped like a DOT HTML label once went into `tooltip=` unquoted and added a `URL`: the
+    SVG held a `javascript:` link. Every attribute but our own labels is quoted now."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz `dot` is not installed")
+    model = tmp_path / "inject.safetensors"
+    save_file({'<a>, URL="javascript:alert(1)", x=<b>.weight': torch.zeros(2)}, model)
+    svg = tmp_path / "g.svg"
+    assert run_cli("graph", str(model), "--svg", "-o", str(svg)).code == 0
+    text = svg.read_text(encoding="utf-8")
+    assert "href=" not in text
+    assert "javascript:alert(1)" in text  # still there, as the tooltip's text
+    out = tmp_path / "r.html"
+    assert run_cli("report", str(model), "-o", str(out)).code == 0
+    page = out.read_text(encoding="utf-8")
+    img = page.split('<img alt="model graph" src="data:image/svg+xml;base64,', 1)[1].split('"', 1)[0]
+    assert "href=" not in base64.b64decode(img).decode("utf-8")
+
+
 def test_onnx_and_gguf(tmp_path: Path) -> None:
     for name in ("tiny_mlp.onnx", "tiny_llama.gguf"):
         out = tmp_path / f"{name}.html"
