@@ -91,7 +91,8 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
 @media print{
 #controls-top,.controls,.crumbs,#tm-tip{display:none!important}
 #tensor-ui{display:none!important}#tensor-static[hidden]{display:block!important}
-#treemap{break-inside:avoid;border-color:#999}
+#treemap{break-inside:avoid;border-color:#999}.tile,.tile .inner,.swatch,.bar-fg{-webkit-print-color-adjust:exact;
+print-color-adjust:exact}
 body{font-size:11px}.graph img{max-width:100%}
 h2{break-after:avoid}section{break-inside:auto}}
 """
