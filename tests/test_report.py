@@ -196,3 +196,22 @@ def test_70b_sharded_size_and_time(tmp_path: Path) -> None:
     inv = mi.load(str(model))
     assert data["params"] == inv.total_params == 68_976_648_192  # Llama-2 70B's count
     assert len(data["tensors"]["name"]) == 723  # 1 + 80·9 + 2
+
+
+def test_report_of_a_hub_url(tmp_path: Path) -> None:
+    """`mi report hf://ORG/NAME` on a local stand-in for the hub: headers, config.json and the scan over HTTP."""
+    import shutil
+
+    from tests.test_remote_server import serve
+
+    repo = tmp_path / "hub" / "org" / "gpt2"
+    shutil.copytree(ROOT / "examples" / "tiny-gpt2", repo)
+    out = tmp_path / "r.html"
+    with serve(tmp_path / "hub") as (base, _state):
+        r = run_cli("report", "hf://org/gpt2", "--endpoint", base, "-o", str(out))
+    assert r.code == 0, r.stderr
+    html = out.read_text(encoding="utf-8")
+    data = json.loads(_parse(out).scripts[0][1])
+    assert data["params"] == mi.load("examples/tiny-gpt2").total_params
+    assert '<section id="memory">' in html and '<section id="scan">' in html  # config.json read over HTTP
+    assert '<section id="graph">' in html  # the structure, drawn from the headers read over HTTP

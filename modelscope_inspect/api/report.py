@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..errors import InspectError
+from .graph import GraphInput
 
 if TYPE_CHECKING:
     from ..analysis.memory import MemoryReport
     from ..inventory import TensorInventory
     from ..loaders.scanner import ScanReport
-    from .graph import GraphInput
 
 # Context lengths the memory chart is drawn at (tokens): powers of two, up to the model's own maximum.
 CONTEXT_MIN = 512
@@ -96,13 +96,13 @@ def report_input(
             notes.append(f"memory: {exc}")
 
     source: GraphInput | None = None
-    if graph and not is_url(path):
-        source = _graph_input(path, inv, notes)
+    if graph:  # a URL's structure is drawn from its inventory; only a local ONNX file gives its operators
+        source = _graph_input(path, inv, notes) if not is_url(path) else GraphInput(path, inventory=inv)
     return ReportInput(path, inv, scan, tuple(memory), training, source, tuple(notes))
 
 
-def _graph_input(path: str, inv: TensorInventory, notes: list[str]) -> GraphInput | None:
-    from .graph import GraphInput, is_onnx_path, open_onnx
+def _graph_input(path: str, inv: TensorInventory, notes: list[str]) -> GraphInput:
+    from .graph import is_onnx_path, open_onnx
 
     onnx_file = is_onnx_path(path)
     if onnx_file is None:
