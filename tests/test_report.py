@@ -162,6 +162,8 @@ def test_onnx_and_gguf(tmp_path: Path) -> None:
         assert data["params"] == mi.load(str(FIXTURES / name)).total_params
     gguf = out.read_text(encoding="utf-8")
     assert '<section id="memory">' in gguf  # a GGUF's header gives the hyperparameters
+    # `blk` only wraps its one block, which stays a tile of its own (not its attention and MLP tensors).
+    assert [n["n"] for n in data["tree"]["c"]] == ["token_embd", "blk.0", "output_norm"]
 
 
 def test_output_guard(tmp_path: Path) -> None:

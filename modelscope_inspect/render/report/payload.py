@@ -6,6 +6,7 @@ blocks folded, as in `mi inspect`), and the tensors are columns (one list per fi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ...analysis.tree import Group, module_tree
@@ -16,10 +17,15 @@ from ..units import shape_text
 TREE_DEPTH = 64  # the whole hierarchy: the page zooms into it
 
 
+_BLOCK = re.compile(r"^\d+(-\d+)?$")
+
+
 def _wrapper(g: Group) -> bool:
     """A module that only wraps other modules (HF's `model.`, `transformer.`): it holds no tensor of its own
-    and is not a folded block."""
-    return g.repeat == 1 and g.tensor is None and bool(g.children) and all(c.tensor is None for c in g.children)
+    and is not a block (`layers.0`, `layers.0-79`), which is a tile of its own even when it is the only one."""
+    if g.repeat > 1 or g.tensor is not None or not g.children or _BLOCK.match(g.name.rsplit(".", 1)[-1]):
+        return False
+    return all(c.tensor is None for c in g.children)
 
 
 def top_level(root: Group) -> list[Group]:
