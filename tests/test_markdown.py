@@ -3,6 +3,7 @@ GFM tables, raw HTML on as GitHub's sanitizer-free parsers have it) and the pars
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -118,3 +119,23 @@ def test_params_total_and_scan_findings() -> None:
     scan = render(_md("scan", "fixtures/tiny_seed_whole.pth", code=1))
     targets = [row[-1] for t in scan.tables for row in t[1:]]
     assert any("SeedDecoder" in x for x in targets), targets
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("inspect", "examples/tiny-gpt2"),
+        ("params", "--config", "examples/tiny-gpt2"),
+        ("memory", "examples/tiny-gpt2"),
+        ("check", "examples/tiny-gpt2", "--max-size", "1MB"),
+        ("diff", "examples/tiny-gpt2", "examples/tiny-gpt2"),
+        ("scan", "examples/tiny-gpt2"),
+    ],
+)
+def test_json_and_markdown_together_is_a_usage_error(args: tuple[str, ...]) -> None:
+    r = run_cli(*args, "--json", "--markdown")
+    assert r.code == 2 and "choose one of --json and --markdown" in r.stderr
+    if args[0] == "check":  # mi check --json prints a document in every case
+        assert json.loads(r.stdout)["error"].endswith("choose one of --json and --markdown")
+    else:
+        assert r.stdout == ""

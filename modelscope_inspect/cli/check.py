@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 def check_cmd(
@@ -80,6 +80,7 @@ def check_cmd(
 
     out = Output()
     try:
+        one_format(json, markdown)  # inside: --json still prints its error document
         flags = Budget(
             max_size=parse_size(max_size) if max_size is not None else None,
             max_params=parse_count(max_params) if max_params is not None else None,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 def diff_cmd(
@@ -32,6 +32,7 @@ def diff_cmd(
       mi diff old/model.pth new/model.safetensors
       mi diff a.safetensors b.safetensors --values
     """
+    one_format(json, markdown)
     from ..api.diff import diff_paths
     from ..api.outcome import exit_code
     from ..render.output import Output

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 class SortKey(StrEnum):
@@ -51,6 +51,7 @@ def inspect_cmd(
       mi inspect model.pth --tensors --filter '*.attn.*'
       mi inspect hf://org/name --json
     """
+    one_format(json, markdown)
     from ..api.model import open_model
     from ..api.params import cross_check_for
     from ..render.output import Output

@@ -23,6 +23,7 @@ from .options import (
     TiedOpt,
     TokenOpt,
     VocabOpt,
+    one_format,
 )
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ def memory_cmd(
       mi memory --config config.json --dtype bf16 --seq 8192
       mi memory --config config.json --training --mixed-precision
     """
+    one_format(json, markdown)
     from ..analysis.memory import (
         Attention,
         Device,

@@ -22,6 +22,7 @@ from .options import (
     TiedOpt,
     TokenOpt,
     VocabOpt,
+    one_format,
 )
 
 
@@ -91,6 +92,7 @@ def params_cmd(
         --heads 8 --d-ff 2048
       mi params --config config.json --lora-r 8 --lora-targets q_proj,v_proj
     """
+    one_format(json, markdown)
     from ..api.params import params_report
 
     report = params_report(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 def scan_cmd(
@@ -34,6 +34,7 @@ def scan_cmd(
       mi scan downloads/model.pth
       mi scan models/ hf://org/name
     """
+    one_format(json, markdown)
     from ..api.outcome import exit_code
     from ..api.scan import scan_paths
     from ..render.output import Output
