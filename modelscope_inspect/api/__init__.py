@@ -4,7 +4,7 @@
 - `open_config(path)`: an HF `config.json` (a file, a folder holding one, or a URL) → dict;
 - `open_tree(path)`: the files `mi scan` reads, local or remote, without reading them yet;
 - one call per command on top of those: `check_paths`, `diff_paths`, `scan_paths`, `params_report`,
-  `memory_spec`, `cross_check_for`, `graph_input`, and `exit_code` for their reports.
+  `memory_spec`, `cross_check_for`, `graph_input`, `report_input`, and `exit_code` for their reports.
 
 Analysis functions take what these return and never open anything themselves. The names load their module
 on first use, so `import modelscope_inspect.api` costs nothing until one is called.
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .outcome import exit_code
     from .params import cross_check_for, hparams_for, params_report
     from .paths import is_url
+    from .report import report_input
     from .scan import scan_paths
     from .tree import open_tree
 
@@ -46,6 +47,7 @@ _HOME = {
     "open_model": "model",
     "open_tree": "tree",
     "params_report": "params",
+    "report_input": "report",
     "scan_paths": "scan",
 }
 
@@ -70,5 +72,6 @@ __all__ = [
     "open_model",
     "open_tree",
     "params_report",
+    "report_input",
     "scan_paths",
 ]

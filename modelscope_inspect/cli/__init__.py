@@ -14,6 +14,7 @@ from .graph import graph_cmd
 from .inspect import inspect_cmd
 from .memory import memory_cmd
 from .params import params_cmd
+from .report import report_cmd
 from .scan import scan_cmd
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -23,6 +24,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("inspect", inspect_cmd),
     ("memory", memory_cmd),
     ("params", params_cmd),
+    ("report", report_cmd),
     ("scan", scan_cmd),
 )
 for _name, _fn in COMMANDS:

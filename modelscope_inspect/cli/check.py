@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 def check_cmd(
@@ -55,6 +55,7 @@ def check_cmd(
     ] = None,
     no_config: Annotated[bool, typer.Option("--no-config", help="Ignore pyproject.toml budgets.")] = False,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -79,6 +80,7 @@ def check_cmd(
 
     out = Output()
     try:
+        one_format(json, markdown)  # inside: --json still prints its error document
         flags = Budget(
             max_size=parse_size(max_size) if max_size is not None else None,
             max_params=parse_count(max_params) if max_params is not None else None,
@@ -103,7 +105,7 @@ def check_cmd(
     else:
         from ..render.views.check import check_view
 
-        out.show(*check_view(report))
+        out.show(*check_view(report), markdown=markdown)
     for r in report.results:
         if r.error:
             out.error(r.error)

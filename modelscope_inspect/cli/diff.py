@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 def diff_cmd(
@@ -16,6 +16,7 @@ def diff_cmd(
         bool, typer.Option("--values", help="Also compare tensor contents (reads the data; progress on stderr).")
     ] = False,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -31,6 +32,7 @@ def diff_cmd(
       mi diff old/model.pth new/model.safetensors
       mi diff a.safetensors b.safetensors --values
     """
+    one_format(json, markdown)
     from ..api.diff import diff_paths
     from ..api.outcome import exit_code
     from ..render.output import Output
@@ -45,7 +47,7 @@ def diff_cmd(
     else:
         from ..render.views.diff import diff_view
 
-        out.show(*diff_view(report))
+        out.show(*diff_view(report), markdown=markdown)
     code = exit_code(report)
     if code:
         raise typer.Exit(code)

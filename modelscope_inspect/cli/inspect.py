@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 class SortKey(StrEnum):
@@ -22,6 +22,7 @@ def inspect_cmd(
         str, typer.Argument(help="Model file, sharded *.index.json, model folder, or URL (hf://ORG/NAME, https://…).")
     ],
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     depth: Annotated[int, typer.Option("--depth", min=1, max=64, help="Module-tree depth.")] = 3,
     tensors: Annotated[bool, typer.Option("--tensors", help="Also list every tensor.")] = False,
     sort: Annotated[SortKey, typer.Option("--sort", help="Order of the tensor list.")] = SortKey.file,
@@ -50,6 +51,7 @@ def inspect_cmd(
       mi inspect model.pth --tensors --filter '*.attn.*'
       mi inspect hf://org/name --json
     """
+    one_format(json, markdown)
     from ..api.model import open_model
     from ..api.params import cross_check_for
     from ..render.output import Output
@@ -72,4 +74,7 @@ def inspect_cmd(
     else:
         from ..render.views.inspect import inspect_view
 
-        out.show(*inspect_view(inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value, cross_check=cc))
+        out.show(
+            *inspect_view(inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value, cross_check=cc),
+            markdown=markdown,
+        )

@@ -18,10 +18,12 @@ from .options import (
     JsonOpt,
     KVHeadsOpt,
     LayersOpt,
+    MarkdownOpt,
     MaxPositionsOpt,
     TiedOpt,
     TokenOpt,
     VocabOpt,
+    one_format,
 )
 
 if TYPE_CHECKING:
@@ -120,6 +122,7 @@ def memory_cmd(
         int | None, typer.Option("--experts-per-token", metavar="K", help="MoE experts active per token.")
     ] = None,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -139,6 +142,7 @@ def memory_cmd(
       mi memory --config config.json --dtype bf16 --seq 8192
       mi memory --config config.json --training --mixed-precision
     """
+    one_format(json, markdown)
     from ..analysis.memory import (
         Attention,
         Device,
@@ -198,7 +202,7 @@ def memory_cmd(
     else:
         from ..render.views.memory import memory_view
 
-        out.show(*memory_view(report))
+        out.show(*memory_view(report), markdown=markdown)
 
 
 def _hparams(arch: str | None, sizes: Mapping[str, object]) -> HParams:

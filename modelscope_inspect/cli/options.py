@@ -30,6 +30,18 @@ TokenOpt = Annotated[
 
 # Options shared by every command, defined once.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document (schema in README) instead of tables.")]
+MarkdownOpt = Annotated[
+    bool, typer.Option("--markdown", help="Print GitHub-flavoured Markdown tables (PR comments, job summaries).")
+]
+
+
+def one_format(json: bool, markdown: bool) -> None:
+    """`--json` and `--markdown` are two answers to one question: refuse both at once."""
+    if json and markdown:
+        from ..errors import UsageError
+
+        raise UsageError("choose one of --json and --markdown", rule="usage")
+
 
 # Model sizes, shared by `mi params` and `mi memory` (the same flags describe the same architecture).
 VocabOpt = Annotated[int | None, typer.Option("--vocab", metavar="N", help="Vocabulary size.")]

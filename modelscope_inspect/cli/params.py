@@ -17,10 +17,12 @@ from .options import (
     JsonOpt,
     KVHeadsOpt,
     LayersOpt,
+    MarkdownOpt,
     MaxPositionsOpt,
     TiedOpt,
     TokenOpt,
     VocabOpt,
+    one_format,
 )
 
 
@@ -73,6 +75,7 @@ def params_cmd(
         typer.Option("--lora-targets", metavar="NAMES", help="Comma-separated module names, e.g. q_proj,v_proj."),
     ] = None,
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -89,6 +92,7 @@ def params_cmd(
         --heads 8 --d-ff 2048
       mi params --config config.json --lora-r 8 --lora-targets q_proj,v_proj
     """
+    one_format(json, markdown)
     from ..api.params import params_report
 
     report = params_report(
@@ -126,4 +130,4 @@ def params_cmd(
     else:
         from ..render.views.params import params_view
 
-        out.show(*params_view(report))
+        out.show(*params_view(report), markdown=markdown)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .options import EndpointOpt, JsonOpt, TokenOpt
+from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 def scan_cmd(
@@ -15,6 +15,7 @@ def scan_cmd(
         typer.Argument(help="Model files or folders (scanned recursively), or URLs (hf://ORG/NAME, https://…)."),
     ],
     json: JsonOpt = False,
+    markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -33,6 +34,7 @@ def scan_cmd(
       mi scan downloads/model.pth
       mi scan models/ hf://org/name
     """
+    one_format(json, markdown)
     from ..api.outcome import exit_code
     from ..api.scan import scan_paths
     from ..render.output import Output
@@ -46,7 +48,7 @@ def scan_cmd(
     else:
         from ..render.views.scan import scan_view
 
-        out.show(*scan_view(report))
+        out.show(*scan_view(report), markdown=markdown)
     for f in report.files:
         if f.status == "error":
             out.error(f"{f.path}: could not scan: {f.error}")

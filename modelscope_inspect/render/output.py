@@ -45,9 +45,16 @@ class Output:
 
         return Console(stderr=True, highlight=False, soft_wrap=True)
 
-    def show(self, *items: RenderableType) -> None:
-        """Print renderables (plain strings are wrapped like table cells: numbers are never broken)."""
+    def show(self, *items: RenderableType, markdown: bool = False) -> None:
+        """Print renderables (plain strings are wrapped like table cells: numbers are never broken), or with
+        `markdown` the same renderables as GitHub-flavoured Markdown (`render.markdown`)."""
         from .layout import Para
+
+        if markdown:
+            from .markdown import to_markdown
+
+            self.text(strip_trailing(to_markdown(items)))
+            return
 
         console = self.console
         for item in items:

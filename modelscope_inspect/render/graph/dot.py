@@ -140,8 +140,11 @@ def _attrs(attrs: dict[str, str]) -> str:
         return ""
     parts = []
     for k, v in attrs.items():
-        # HTML labels (<...>) go in as they are; everything else is quoted.
-        parts.append(f"{k}={v}" if v.startswith("<") and v.endswith(">") else f"{k}={quote(v)}")
+        # Only labels are HTML (<...>, built here from escaped text) and go in as they are; everything else is
+        # quoted, whatever it looks like: a tooltip is a tensor name, and `<a>, URL="javascript:…", x=<b>` as
+        # one would otherwise add attributes (a link in the SVG).
+        raw = k == "label" and v.startswith("<") and v.endswith(">")
+        parts.append(f"{k}={v}" if raw else f"{k}={quote(v)}")
     return " [" + ", ".join(parts) + "]"
 
 
