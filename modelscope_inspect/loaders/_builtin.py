@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from .base import register
 from .gguf import GgufLoader
+from .keras import KerasH5Loader, KerasLoader
 from .onnx import OnnxLoader
 from .safetensors import SafetensorsLoader
 from .torch_legacy import TorchLegacyLoader
 from .torchzip import TorchZipLoader
 
+register(KerasLoader())  # a zip whose first member is a .keras one: before torch-zip, which claims every zip
 register(TorchZipLoader())
 register(TorchLegacyLoader())
 register(SafetensorsLoader())
 register(GgufLoader())
 register(OnnxLoader())
+register(KerasH5Loader())
