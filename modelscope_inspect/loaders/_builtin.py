@@ -6,6 +6,7 @@ from .base import register
 from .gguf import GgufLoader
 from .keras import KerasH5Loader, KerasLoader
 from .onnx import OnnxLoader
+from .openvino import OpenVinoLoader
 from .safetensors import SafetensorsLoader
 from .torch_legacy import TorchLegacyLoader
 from .torchzip import TorchZipLoader
@@ -17,3 +18,4 @@ register(SafetensorsLoader())
 register(GgufLoader())
 register(OnnxLoader())
 register(KerasH5Loader())
+register(OpenVinoLoader())
