@@ -8,10 +8,12 @@ from .keras import KerasH5Loader, KerasLoader
 from .onnx import OnnxLoader
 from .openvino import OpenVinoLoader
 from .safetensors import SafetensorsLoader
+from .torch_export import TorchExportLoader
 from .torch_legacy import TorchLegacyLoader
 from .torchzip import TorchZipLoader
 
 register(KerasLoader())  # a zip whose first member is a .keras one: before torch-zip, which claims every zip
+register(TorchExportLoader())  # likewise: a zip whose first member is a torch.export one
 register(TorchZipLoader())
 register(TorchLegacyLoader())
 register(SafetensorsLoader())
