@@ -5,8 +5,10 @@ from __future__ import annotations
 from .base import register
 from .gguf import GgufLoader
 from .keras import KerasH5Loader, KerasLoader
+from .nemo import NemoLoader
 from .onnx import OnnxLoader
 from .openvino import OpenVinoLoader
+from .paddle import PaddleLoader
 from .safetensors import SafetensorsLoader
 from .torch_export import TorchExportLoader
 from .torch_legacy import TorchLegacyLoader
@@ -21,3 +23,5 @@ register(GgufLoader())
 register(OnnxLoader())
 register(KerasH5Loader())
 register(OpenVinoLoader())
+register(NemoLoader())
+register(PaddleLoader())
