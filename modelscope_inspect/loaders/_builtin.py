@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import register
+from .flax_msgpack import FlaxMsgpackLoader
 from .gguf import GgufLoader
 from .keras import KerasH5Loader, KerasLoader
 from .nemo import NemoLoader
@@ -25,3 +26,4 @@ register(KerasH5Loader())
 register(OpenVinoLoader())
 register(NemoLoader())
 register(PaddleLoader())
+register(FlaxMsgpackLoader())
