@@ -84,11 +84,11 @@ class _Reader:
 
     def count(self, n: int, per_item: int) -> int:
         """A container's declared item count, checked against the bytes that could hold that many items."""
+        if n * per_item > self.src.size - self.pos:
+            raise self.bad(f"declares {n:,} items but only {self.src.size - self.pos:,} bytes remain", "msgpack-length")
         self.items += n
         if self.items > MAX_ITEMS:
             raise LimitExceededError(f"more than {MAX_ITEMS:,} msgpack items", path=self.src.name, rule="msgpack")
-        if n * per_item > self.src.size - self.pos:
-            raise self.bad(f"declares {n:,} items but only {self.src.size - self.pos:,} bytes remain", "msgpack-length")
         return n
 
     def value(self, depth: int) -> Any:
