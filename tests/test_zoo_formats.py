@@ -115,7 +115,7 @@ def test_openvino_matches_its_own_reader(ov_files: dict[str, Path], variant: str
 
 def test_openvino_billion_laughs(tmp_path: Path) -> None:
     p = tmp_path / "laughs.xml"
-    lol = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     p.write_text(f'<?xml version="1.0"?><!DOCTYPE net [<!ENTITY l0 "lol">{lol}]><net name="x">&l9;</net>')
     tracemalloc.start()
     assert "[xml-hardened]" in one_line(p, "DOCTYPE")
@@ -194,7 +194,11 @@ def test_pt2_weight_marked_as_pickle(pt2: tuple[Path, Any], tmp_path: Path) -> N
     doc["config"][first]["use_pickle"] = True
     weight = doc["config"][first]["path_name"]
     bad = tmp_path / "pickled.pt2"
-    _rewrite(pt2[0], bad, {"model_weights_config.json": json.dumps(doc).encode(), f"/{weight}": pickle.dumps(_Boom(str(marker)))})
+    _rewrite(
+        pt2[0],
+        bad,
+        {"model_weights_config.json": json.dumps(doc).encode(), f"/{weight}": pickle.dumps(_Boom(str(marker)))},
+    )
     inv = mi.load(str(bad))
     assert any("pickle" in w for w in inv.warnings)
     assert inv.total_params == sum(p.numel() for p in pt2[1].parameters())
@@ -234,7 +238,9 @@ def test_nemo_counts(tmp_path: Path) -> None:
     _nemo(p, [("./model_config.yaml", CONFIG), ("./model_weights.ckpt", _ckpt(net))])
     inv = mi.load(str(p))
     assert inv.format == "nemo"
-    assert inv.total_params == sum(t.numel() for n, t in net.state_dict().items() if "running" not in n and "num_batches" not in n)
+    assert inv.total_params == sum(
+        t.numel() for n, t in net.state_dict().items() if "running" not in n and "num_batches" not in n
+    )
     assert inv.total_elements == sum(t.numel() for t in net.state_dict().values())
     assert inv.details["model class"] == "nemo.collections.asr.models.EncDecCTCModel"
     assert scan_code(p) == 0

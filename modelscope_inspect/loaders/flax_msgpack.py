@@ -233,7 +233,9 @@ def _chunked(tree: dict[Any, Any], path: list[str], out: list[tuple[str, _Array]
         numel *= d
     if numel != sum(a.numel for a in arrays):
         return
-    out.append((".".join(path), _Array(tuple(dims), arrays[0].dtype, numel, sum(a.nbytes for a in arrays), arrays[0].offset)))
+    out.append(
+        (".".join(path), _Array(tuple(dims), arrays[0].dtype, numel, sum(a.nbytes for a in arrays), arrays[0].offset))
+    )
 
 
 class FlaxMsgpackLoader:
@@ -253,7 +255,9 @@ class FlaxMsgpackLoader:
                 f"{src.size - r.pos:,} bytes after the msgpack tree ends", path=src.name, rule="msgpack-length"
             )
         if not isinstance(tree, dict):
-            raise MalformedFileError("msgpack does not hold a map: not a Flax checkpoint", path=src.name, rule="msgpack")
+            raise MalformedFileError(
+                "msgpack does not hold a map: not a Flax checkpoint", path=src.name, rule="msgpack"
+            )
         leaves: list[tuple[str, _Array]] = []
         _leaves(tree, [], leaves)
         records = []

@@ -80,7 +80,7 @@ NON_TRAINABLE_NAMES = ("moving_mean", "moving_variance")  # Keras 2 BatchNormali
 
 def _h5py(where: str) -> Any:
     try:
-        import h5py
+        import h5py  # type: ignore[import-untyped]  # no stubs; used through Any
     except ImportError:
         raise MissingDependencyError(EXTRA, path=where) from None
     return h5py
@@ -214,7 +214,9 @@ class _Walker:
                 )
         elif nbytes > MAX_RATIO * max(stored, 1):
             raise LimitExceededError(
-                f"dataset {path} declares {nbytes:,} bytes from {stored:,} compressed", path=self.where, rule="hdf5-size"
+                f"dataset {path} declares {nbytes:,} bytes from {stored:,} compressed",
+                path=self.where,
+                rule="hdf5-size",
             )
         offset = ds.id.get_offset() if layout == h5py.h5d.CONTIGUOUS else None
         if offset is not None and offset + stored > self.size:
@@ -304,7 +306,11 @@ def _keras3_names(tree: _Tree, config: Any) -> dict[str, _Named]:
             ordered = sorted(paths, key=lambda p: int(p.rsplit("/", 1)[1]))
             layer_name = tree.attrs.get(group, {}).get("name")
             layer = layers.get(layer_name) if isinstance(layer_name, str) else None
-            names = _var_names(layer, len(ordered)) if section == "model" else [(p.rsplit("/", 1)[1], False) for p in ordered]
+            names = (
+                _var_names(layer, len(ordered))
+                if section == "model"
+                else [(p.rsplit("/", 1)[1], False) for p in ordered]
+            )
             for path, (var, trainable) in zip(ordered, names, strict=True):
                 out[path] = _Named("/".join([*shown, var]), trainable and not frozen, section)
         else:

@@ -82,7 +82,9 @@ def parse_ir(src: ByteSource) -> _Parse:
     """Parse the IR XML with expat: no DTD, no entities, in `CHUNK` pieces."""
     where = src.name
     if src.size > MAX_XML:
-        raise LimitExceededError(f"{src.size:,} bytes of XML is beyond the {MAX_XML:,}-byte limit", path=where, rule="xml")
+        raise LimitExceededError(
+            f"{src.size:,} bytes of XML is beyond the {MAX_XML:,}-byte limit", path=where, rule="xml"
+        )
     state = _Parse()
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -156,7 +158,9 @@ class OpenVinoLoader:
             for d in shape:
                 numel *= d
                 if numel > MAX_NUMEL:
-                    raise MalformedFileError(f"{label} shape {list(shape)} overflows", path=where, rule="shape-overflow")
+                    raise MalformedFileError(
+                        f"{label} shape {list(shape)} overflows", path=where, rule="shape-overflow"
+                    )
             nbytes = (numel * dt.bits + 7) // 8
             if nbytes != size:
                 raise MalformedFileError(

@@ -167,9 +167,10 @@ class TorchExportLoader:
         if not entry.get("use_pickle"):
             # The member is the storage's raw bytes: the view (offset + strides) must fit in it.
             span = 0 if numel == 0 else (offset + sum((d - 1) * s for d, s in zip(shape, strides, strict=False)) + 1)
-            if span * bits // 8 > member.file_size:
+            need = span * bits // 8
+            if need > member.file_size:
                 raise MalformedFileError(
-                    f"weight {name!r} needs {span * bits // 8:,} bytes but {member.filename} holds {member.file_size:,}",
+                    f"weight {name!r} needs {need:,} bytes but {member.filename} holds {member.file_size:,}",
                     path=where,
                     rule="pt2-storage",
                 )
