@@ -64,8 +64,8 @@ def test_keras_archive_counts_and_names(saved: dict[str, Any]) -> None:
     inv = mi.load(str(saved["dir"] / "m.keras"))
     assert inv.format == "keras"
     assert inv.total_params == exp["total"]
-    assert inv.details["trainable"] == exp["trainable"]
-    assert inv.details["non-trainable"] == exp["frozen"]
+    assert inv.details["trainable"] == f"{exp['trainable']:,}"
+    assert inv.details["non-trainable"] == f"{exp['frozen']:,}"
     assert sorted(t.name for t in inv.tensors) == exp["names"]
     kinds = {t.name: t.kind for t in inv.tensors}
     assert kinds["bn/moving_mean"] == "buffer" and kinds["bn/gamma"] == "param"
@@ -93,8 +93,8 @@ def test_legacy_h5_counts_and_names(saved: dict[str, Any]) -> None:
     assert inv.format == "keras-h5"
     assert inv.total_params == exp["total"]
     assert sorted(t.name for t in inv.tensors) == exp["names"]
-    assert inv.details["trainable"] == exp["trainable"]
-    assert inv.details["non-trainable"] == exp["frozen"]
+    assert inv.details["trainable"] == f"{exp['trainable']:,}"
+    assert inv.details["non-trainable"] == f"{exp['frozen']:,}"
 
 
 def test_cli_inspect_and_scan(saved: dict[str, Any]) -> None:

@@ -406,7 +406,7 @@ def scan_h5(src: ByteSource, rel: str, config: Any, fmt: str) -> FileScan:
         )
     details: dict[str, Any] = {}
     if config is not None:
-        details = {"trainable": trainable, "non-trainable": frozen}
+        details = {"trainable": f"{trainable:,}", "non-trainable": f"{frozen:,}"}
     elif fmt == "keras-weights-h5":
         # Keras 3 numbers a layer's variables; their names and trainability are in the model's config.json.
         details["variable names"] = "numbered (no config: names and trainable split need the model's config.json)"
