@@ -357,3 +357,44 @@ def test_flax_lying_lengths(tmp_path: Path) -> None:
         one_line(p, "remain")
     assert tracemalloc.get_traced_memory()[1] < 64 << 20
     tracemalloc.stop()
+
+
+# --- TensorFlow SavedModel (TensorFlow Serving's test data, tests/data/saved_model/README.md) ------------------
+
+SAVED = Path(__file__).parent / "data" / "saved_model"
+TF_EXPECTED = {  # the variables each exporting script creates (all float32 scalars)
+    "saved_model_half_plus_two_cpu": {"a", "b", "c", "a2", "c2"},
+    "saved_model_half_plus_three": {"a", "b", "c"},
+    "saved_model_half_plus_two_tf2_cpu": {"a", "b", "c"},
+    "saved_model_counter": {"counter"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TF_EXPECTED))
+def test_saved_model_variables(name: str) -> None:
+    folder = SAVED / name / "00000123"
+    inv = mi.load(str(folder))  # the folder: saved_model.pb + variables/variables.index
+    assert inv.format == "tf-bundle"
+    assert {t.name for t in inv.tensors} == TF_EXPECTED[name]
+    assert all(t.shape == () and t.dtype == "f32" for t in inv.tensors)
+    assert inv.total_params == len(TF_EXPECTED[name])
+    if "tf2" not in name:  # TF1 data shards hold exactly the variables' bytes (TF2 adds its object graph)
+        assert inv.total_bytes == (folder / "variables" / "variables.data-00000-of-00001").stat().st_size
+
+
+def test_saved_model_hostile_index(tmp_path: Path) -> None:
+    good = (SAVED / "saved_model_half_plus_two_cpu" / "00000123" / "variables" / "variables.index").read_bytes()
+    cases = {
+        "cut.index": good[: len(good) - 20],
+        # The first data block's Snappy header claims 4 GiB of output.
+        "bomb.index": good[:0] + b"\xff\xff\xff\xff\x0f" + good[2:],
+        "garbage.index": b"\x00" * 200,
+    }
+    tracemalloc.start()
+    for name, data in cases.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        line = one_line(p, "tf-bundle")
+        assert name in line
+    assert tracemalloc.get_traced_memory()[1] < 64 << 20
+    tracemalloc.stop()

@@ -11,6 +11,7 @@ from .onnx import OnnxLoader
 from .openvino import OpenVinoLoader
 from .paddle import PaddleLoader
 from .safetensors import SafetensorsLoader
+from .tf_bundle import TfBundleLoader
 from .torch_export import TorchExportLoader
 from .torch_legacy import TorchLegacyLoader
 from .torchzip import TorchZipLoader
@@ -27,3 +28,4 @@ register(OpenVinoLoader())
 register(NemoLoader())
 register(PaddleLoader())
 register(FlaxMsgpackLoader())
+register(TfBundleLoader())
