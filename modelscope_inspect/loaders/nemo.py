@@ -64,6 +64,18 @@ def members(src: ByteSource) -> list[tarfile.TarInfo]:
     return found
 
 
+def checkpoint(src: ByteSource) -> tuple[Window, list[tarfile.TarInfo], list[tarfile.TarInfo]]:
+    """The archive's `model_weights.ckpt` as a byte window (the shallowest one), with every checkpoint member and
+    every file member: what `mi inspect` reads, and what a scan of the pickles inside would walk."""
+    files = [m for m in members(src) if m.isfile()]
+    ckpts = [m for m in files if _clean(m.name).rsplit("/", 1)[-1] == WEIGHTS]
+    if not ckpts:
+        raise MalformedFileError(f"tar archive without {WEIGHTS}: not a .nemo model", path=src.name, rule="nemo")
+    ckpts.sort(key=lambda m: (_clean(m.name).count("/"), m.name))
+    first = ckpts[0]
+    return Window(src, first.offset_data, first.size, f"{src.name}:{_clean(first.name)}"), ckpts, files
+
+
 class NemoLoader:
     """Reads `.nemo` archives: the checkpoint inside through the torch zip reader, by byte range."""
 
@@ -76,14 +88,8 @@ class NemoLoader:
     def read(self, src: ByteSource, rel: str) -> FileScan:
         from .torchzip import TorchZipLoader
 
-        where = src.name
-        files = [m for m in members(src) if m.isfile()]
-        ckpts = [m for m in files if _clean(m.name).rsplit("/", 1)[-1] == WEIGHTS]
-        if not ckpts:
-            raise MalformedFileError(f"tar archive without {WEIGHTS}: not a .nemo model", path=where, rule="nemo")
-        ckpts.sort(key=lambda m: (_clean(m.name).count("/"), m.name))
+        window, ckpts, files = checkpoint(src)
         ckpt = ckpts[0]
-        window = Window(src, ckpt.offset_data, ckpt.size, f"{where}:{_clean(ckpt.name)}")
         scan = TorchZipLoader().read(window, rel)
         details: dict[str, Any] = {"checkpoint": f"{_clean(ckpt.name)} ({ckpt.size:,} bytes)"}
         config = next((m for m in files if _clean(m.name) == CONFIG), None)

@@ -252,7 +252,9 @@ class TfBundleLoader:
             nbytes = numel * lookup(canonical).bits // 8
             size = int(f.get(5, 0))
             if size != nbytes:
-                raise _Bad(f"tensor {name!r}: {list(shape)} of {canonical} is {nbytes:,} bytes but its entry says {size:,}")
+                raise _Bad(
+                    f"tensor {name!r}: {list(shape)} of {canonical} is {nbytes:,} bytes but its entry says {size:,}"
+                )
             shard = int(f.get(3, 0))
             offset = int(f.get(4, 0))
             data_file = f"{data_prefix}.data-{shard:05d}-of-{shards:05d}"
@@ -274,4 +276,6 @@ class TfBundleLoader:
         details: dict[str, Any] = {"data shards": f"{shards} (not opened)"}
         if meta:
             details["metadata tensors"] = f"{len(meta)} ({', '.join(meta[:2])}{', …' if len(meta) > 2 else ''})"
-        return FileScan(format="tf-bundle", records=records, storage_bytes=total, details=details, header_bytes=src.size)
+        return FileScan(
+            format="tf-bundle", records=records, storage_bytes=total, details=details, header_bytes=src.size
+        )
