@@ -15,11 +15,11 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import msgpack  # noqa: E402
-import numpy as np  # noqa: E402
-import openvino as ov  # noqa: E402
-import torch  # noqa: E402
+import keras
+import msgpack
+import numpy as np
+import openvino as ov
+import torch
 
 OUT = Path(__file__).resolve().parent
 

@@ -139,6 +139,7 @@ def _fields(msg: bytes) -> list[tuple[int, int, Any]]:
     while pos < len(msg):
         tag, pos = _varint(msg, pos)
         number, wire = tag >> 3, tag & 7
+        value: Any
         if wire == 0:
             value, pos = _varint(msg, pos)
         elif wire == 2:
