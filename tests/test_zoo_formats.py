@@ -127,6 +127,19 @@ def test_openvino_billion_laughs(tmp_path: Path) -> None:
     one_line(q, "DOCTYPE")
 
 
+def test_openvino_bin_cut_short(ov_files: dict[str, Path], tmp_path: Path) -> None:
+    """The .bin is stat'ed, never read: one cut short is a truncated model; whole, it counts toward the files."""
+    import shutil
+
+    src = ov_files["fp32"]
+    shutil.copy(src, tmp_path / "m.xml")
+    data = src.with_suffix(".bin").read_bytes()
+    (tmp_path / "m.bin").write_bytes(data)
+    assert mi.load(str(tmp_path / "m.xml")).file_bytes == src.stat().st_size + len(data)
+    (tmp_path / "m.bin").write_bytes(data[: len(data) // 2])
+    one_line(tmp_path / "m.xml", "cut short")
+
+
 def test_openvino_const_size_lie(ov_files: dict[str, Path], tmp_path: Path) -> None:
     text = ov_files["fp32"].read_text()
     p = tmp_path / "lie.xml"

@@ -6,12 +6,16 @@ port's `names` (the framework's name, `l.weight`), else by the layer's name. Con
 de-duplicated share one offset: they become tied storage, counted once.
 
 The XML is untrusted: it is parsed with expat in pieces (bounded memory), any DOCTYPE or entity declaration is
-refused before it can expand (billion laughs, external entities), and its size is capped.
+refused before it can expand (billion laughs, external entities), and its size is capped. For a local IR the
+`.bin` is stat'ed (never read): the constants must fit in it, and its size counts toward the model's files.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
+import stat
+from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
@@ -112,6 +116,21 @@ def parse_ir(src: ByteSource) -> _Parse:
     return state
 
 
+def bin_size(src: ByteSource, bin_name: str) -> int | None:
+    """The size of the `.bin` beside a local IR (one `stat`, never read), or None when the IR is not a local
+    file or the `.bin` is missing; a `.bin` that is no regular file is refused."""
+    p = Path(src.name)
+    try:
+        if not (p.is_file() and p.stat().st_size == src.size):
+            return None
+        st = os.stat(p.parent / posixpath.basename(bin_name))
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        raise MalformedFileError(f"{bin_name} is not a regular file", path=src.name, rule="openvino-bin")
+    return st.st_size
+
+
 def _int(value: str | None, what: str, where: str) -> int:
     try:
         n = int(value or "")
@@ -186,10 +205,19 @@ class OpenVinoLoader:
                     file=bin_name,
                 )
             )
+        size_on_disk = bin_size(src, bin_name)
+        end = max((offset + size for offset, size in spans), default=0)
+        if size_on_disk is not None and end > size_on_disk:
+            raise MalformedFileError(
+                f"constants reach byte {end:,} of {bin_name}, which holds {size_on_disk:,} (cut short?)",
+                path=where,
+                rule="truncated",
+            )
+        shown = "missing or not local" if size_on_disk is None else f"{size_on_disk:,} bytes"
         details: dict[str, Any] = {
             "ir version": ir.net.get("version", "?"),
             "layers": f"{ir.layers:,} ({len(ir.consts):,} Const)",
-            "weights file": f"{bin_name} (not opened)",
+            "weights file": f"{bin_name} ({shown}, not opened)",
         }
         if ir.net.get("name"):
             details["graph"] = ir.net["name"]
@@ -199,4 +227,5 @@ class OpenVinoLoader:
             storage_bytes=sum(size for _offset, size in spans),
             details=details,
             header_bytes=src.size,
+            extra_files=[(bin_name, size_on_disk)] if size_on_disk is not None else [],
         )
