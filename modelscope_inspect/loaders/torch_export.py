@@ -62,6 +62,31 @@ def _ints(value: Any, what: str, where: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def pickle_members(src: ByteSource) -> list[zipfile.ZipInfo]:
+    """The members of a `.pt2` that `torch.export.load` unpickles: weights and constants saved with
+    `use_pickle`, and sample inputs (each a `torch.save` archive or a raw pickle). What a scan must walk besides
+    `*.pkl` members; the caller reads them with `torchzip.read_member`."""
+    from .torchzip import open_zip
+
+    infos = open_zip(src)
+    by_name = {i.filename: i for i in infos}
+    fmt_member = next((i.filename for i in infos if i.filename.endswith("archive_format")), None)
+    if fmt_member is None:
+        return []
+    prefix = fmt_member[: -len("archive_format")]
+    out = [i for i in infos if "/sample_inputs/" in f"/{i.filename}"]
+    for config_name, folder in ((WEIGHTS_CONFIG, "data/weights/"), (CONSTANTS_CONFIG, "data/constants/")):
+        info = by_name.get(prefix + config_name)
+        doc = _json(src, info) if info is not None else None
+        table = doc.get("config") if isinstance(doc, dict) else None
+        for entry in table.values() if isinstance(table, dict) else []:
+            if isinstance(entry, dict) and entry.get("use_pickle") and isinstance(entry.get("path_name"), str):
+                member = by_name.get(prefix + folder + entry["path_name"])
+                if member is not None:
+                    out.append(member)
+    return out
+
+
 class TorchExportLoader:
     """Reads `.pt2` archives written by `torch.export.save` through their JSON, never the graph or a pickle."""
 
