@@ -140,6 +140,18 @@ def test_openvino_bin_cut_short(ov_files: dict[str, Path], tmp_path: Path) -> No
     one_line(tmp_path / "m.xml", "cut short")
 
 
+def test_openvino_folder(ov_files: dict[str, Path], tmp_path: Path) -> None:
+    """optimum-intel's layout: openvino_model.xml + .bin (+ config.json): the IR is the model, the .bin its data."""
+    import shutil
+
+    shutil.copy(ov_files["fp16"], tmp_path / "openvino_model.xml")
+    shutil.copy(ov_files["fp16"].with_suffix(".bin"), tmp_path / "openvino_model.bin")
+    inv = mi.load(str(tmp_path))
+    assert inv.format == "openvino"
+    assert inv.total_params == _ov_consts(ov_files["fp16"])[0]
+    assert not inv.unread_files
+
+
 def test_openvino_const_size_lie(ov_files: dict[str, Path], tmp_path: Path) -> None:
     text = ov_files["fp32"].read_text()
     p = tmp_path / "lie.xml"

@@ -474,6 +474,8 @@ def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
             path=display,
         )
     candidates = model_names(names)
+    # An OpenVINO IR is its .xml: the .bin beside it holds the constants' bytes, not another model.
+    candidates = [c for c in candidates if not (c.endswith(".bin") and f"{c[:-4]}.xml" in candidates)]
     safetensors = [c for c in candidates if c.endswith(".safetensors")]
     chosen = safetensors if safetensors else candidates
     if not chosen:
