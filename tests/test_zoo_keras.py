@@ -107,6 +107,24 @@ def test_cli_inspect_and_scan(saved: dict[str, Any]) -> None:
     assert s.code == 0, s.stdout + s.stderr
 
 
+def test_nested_layers_and_optimizer(tmp_path: Path) -> None:
+    """A nested Sequential, MultiHeadAttention's and LSTM's own sub-layers, and a compiled, fitted optimizer."""
+    inner = keras.Sequential([keras.layers.Dense(8, name="in_dense"), keras.layers.LayerNormalization(name="in_ln")])
+    x = keras.Input((5, 8))
+    y = keras.layers.MultiHeadAttention(2, 4, name="mha")(x, x)
+    y = keras.layers.LSTM(6, name="lstm")(inner(y))
+    y = keras.layers.Conv1D(3, 2, name="conv")(keras.layers.Reshape((6, 1))(y))
+    model = keras.Model(x, y)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((2, 5, 8), np.float32), np.ones((2, 5, 3), np.float32), verbose=0)
+    model.save(tmp_path / "nested.keras")
+    inv = mi.load(str(tmp_path / "nested.keras"))
+    assert inv.total_params == model.count_params()
+    assert sorted(t.name for t in inv.tensors if t.section == "model") == sorted(w.path for w in model.weights)
+    opt = sum(int(np.prod(v.shape)) for v in model.optimizer.variables)
+    assert inv.by_section["optimizer"].elements == opt
+
+
 def test_hf_tf_model_h5_layout(tmp_path: Path) -> None:
     """transformers' `save_pretrained` for TF models writes Keras 2 `save_weights` HDF5: `layer_names` on the
     root, `weight_names` ending in `:0` per layer (written here with h5py in that layout, no TensorFlow)."""

@@ -75,6 +75,16 @@ _VARS: dict[str, tuple[tuple[str, bool, str | None], ...]] = {
         )
     },
 }
+_VARS["RNNCell"] = (("kernel", True, None), ("recurrent_kernel", True, None), ("bias", True, "use_bias"))
+# Sub-layers a layer builds itself (so the config does not list them): their class by the parent's class.
+# Each inherits the parent's config flags (`use_bias`).
+_SUBLAYERS = {
+    "MultiHeadAttention": "EinsumDense",
+    "GroupedQueryAttention": "EinsumDense",
+    "LSTM": "RNNCell",
+    "GRU": "RNNCell",
+    "SimpleRNN": "RNNCell",
+}
 NON_TRAINABLE_NAMES = ("moving_mean", "moving_variance")  # Keras 2 BatchNormalization statistics
 
 
@@ -290,6 +300,7 @@ def _keras3_names(tree: _Tree, config: Any) -> dict[str, _Named]:
         parts = group.split("/") if group else []
         shown: list[str] = []
         frozen = False
+        parent: tuple[str, dict[str, Any]] | None = None  # the innermost enclosing layer the config describes
         # Each `layers/<key>` level is a layer: shown by the name its `vars` group carries.
         for i, part in enumerate(parts):
             prefix = "/".join(parts[: i + 1])
@@ -301,11 +312,15 @@ def _keras3_names(tree: _Tree, config: Any) -> dict[str, _Named]:
             cfg = layers.get(label)
             if cfg is not None and cfg[1].get("trainable") is False:
                 frozen = True
+            if cfg is not None and f"{prefix}/vars" != group:
+                parent = cfg
         section = "optimizer" if parts[:1] == ["optimizer"] else "model"
         if parts[-1:] == ["vars"] and all(p.split("/")[-1].isdigit() for p in paths):
             ordered = sorted(paths, key=lambda p: int(p.rsplit("/", 1)[1]))
             layer_name = tree.attrs.get(group, {}).get("name")
             layer = layers.get(layer_name) if isinstance(layer_name, str) else None
+            if layer is None and parent is not None and parent[0] in _SUBLAYERS:
+                layer = (_SUBLAYERS[parent[0]], parent[1])
             names = (
                 _var_names(layer, len(ordered))
                 if section == "model"
