@@ -192,3 +192,39 @@ def test_missing_h5py_names_the_extra(tmp_path: Path, saved: dict[str, Any], mon
         mi.load(str(saved["dir"] / "m.weights.h5"))
     assert "modelscope-inspect[keras]" in str(info.value)
     assert len(str(info.value).splitlines()) == 1
+
+
+class _Counting:
+    """A byte source that counts what a reader fetches (what a remote read would cost)."""
+
+    def __init__(self, path: Path) -> None:
+        from modelscope_inspect.loaders.source import LocalFile
+
+        self.f = LocalFile(path)
+        self.name, self.size, self.bytes = self.f.name, self.f.size, 0
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        data = self.f.read_at(offset, n)
+        self.bytes += len(data)
+        return data
+
+    def read_exact(self, offset: int, n: int, what: str) -> bytes:
+        from modelscope_inspect.loaders.source import read_exact
+
+        return read_exact(self, offset, n, what)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def test_header_cost(tmp_path: Path) -> None:
+    """Only HDF5 object headers are fetched: a 4 MiB .keras costs a few KiB of reads, never its weights."""
+    from modelscope_inspect.loaders.folder import read_source
+
+    model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(1024, name="big")])
+    model.save(tmp_path / "big.keras")
+    src = _Counting(tmp_path / "big.keras")
+    scan = read_source(src, str(tmp_path / "big.keras"), "big.keras")
+    src.close()
+    assert sum(r.numel for r in scan.records) == model.count_params()
+    assert src.size > 4 << 20 and src.bytes < 256 << 10, (src.size, src.bytes)
