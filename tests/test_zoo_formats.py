@@ -6,8 +6,8 @@ in one line, exit 2, with bounded memory, and nothing in them runs.
 Where the library itself is not installable here the file is written the way it writes it, and said so:
 - NeMo: `tarfile` + `torch.save`, the layout `nemo.core.connectors.save_restore_connector` writes
   (`model_config.yaml`, `model_weights.ckpt`, uncompressed tar).
-- Paddle: `pickle.dump(state_dict_of_numpy_arrays, protocol=2|4)` plus the `StructuredToParameterName@@`
-  table, what `paddle.save` does after converting each tensor to numpy (paddle/framework/io.py).
+- Paddle: real files from `paddle.save` / `paddle.jit.save` are in tests/data/paddle (PaddlePaddle 3.3.1, with
+  Paddle's own counts in expected.json); hostile variants are `pickle.dump`s of numpy arrays in that layout.
 - Flax: `msgpack.packb` with `ExtType(1, packb((shape, dtype.name, bytes)))` leaves, the layout of
   `flax.serialization.to_bytes` (flax/serialization.py `_ndarray_to_bytes`, `_msgpack_ext_pack`).
 """
@@ -357,6 +357,38 @@ def test_paddle_counts(tmp_path: Path, protocol: int) -> None:
     r = run_cli("scan", str(p))
     assert r.code == 1
     assert "numpy" in r.stdout and "system" not in r.stdout
+
+
+PADDLE = Path(__file__).parent / "data" / "paddle"
+
+
+@pytest.mark.parametrize("name", ["model.pdparams", "model_p2.pdparams"])
+def test_paddle_real_state_dict(name: str) -> None:
+    expected = json.loads((PADDLE / "expected.json").read_text())
+    inv = mi.load(str(PADDLE / name))
+    assert inv.total_params == expected["total"]
+    assert {t.name: [list(t.shape), t.dtype] for t in inv.tensors} == {
+        k: [shape, "f32"] for k, (shape, dtype) in expected["state_dict"].items() if dtype == "paddle.float32"
+    }
+
+
+def test_paddle_real_inference_params() -> None:
+    expected = json.loads((PADDLE / "expected.json").read_text())
+    inv = mi.load(str(PADDLE / "infer" / "model.pdiparams"))
+    assert inv.format == "paddle-inference"
+    assert inv.total_params == expected["total"]
+    assert {t.name: list(t.shape) for t in inv.tensors} == expected["params"]
+
+
+def test_paddle_pdiparams_lies(tmp_path: Path) -> None:
+    data = (PADDLE / "infer" / "model.pdiparams").read_bytes()
+    cut = tmp_path / "cut.pdiparams"
+    cut.write_bytes(data[:-10])
+    one_line(cut, "remain")
+    huge = tmp_path / "huge.pdiparams"
+    # The first tensor's dims field (one varint: 16) becomes 2**62 - 1.
+    huge.write_bytes(data[:22] + b"\x10\xff\xff\xff\xff\xff\xff\xff\xff\x3f" + data[24:])
+    one_line(huge, "pdiparams")
 
 
 def test_paddle_with_payload(tmp_path: Path) -> None:
