@@ -8,7 +8,8 @@ Where the library itself is not installable here the file is written the way it 
   (`model_config.yaml`, `model_weights.ckpt`, uncompressed tar).
 - Paddle: real files from `paddle.save` / `paddle.jit.save` are in tests/data/paddle (PaddlePaddle 3.3.1, with
   Paddle's own counts in expected.json); hostile variants are `pickle.dump`s of numpy arrays in that layout.
-- Flax: `msgpack.packb` with `ExtType(1, packb((shape, dtype.name, bytes)))` leaves, the layout of
+- Flax: a real `flax.serialization.to_bytes` file is in tests/data/flax (Flax 0.12.8, with JAX's own leaf list);
+  other trees are `msgpack.packb` with `ExtType(1, packb((shape, dtype.name, bytes)))` leaves, the layout of
   `flax.serialization.to_bytes` (flax/serialization.py `_ndarray_to_bytes`, `_msgpack_ext_pack`).
 """
 
@@ -434,6 +435,19 @@ def test_flax_counts(tmp_path: Path) -> None:
     assert "bert.embeddings.word_embeddings.embedding" in {t.name for t in inv.tensors}
     assert inv.by_dtype["f16"].nbytes == (64 + 8) * 2
     assert scan_code(p) == 0
+
+
+def test_flax_real_file() -> None:
+    folder = Path(__file__).parent / "data" / "flax"
+    expected = json.loads((folder / "expected.json").read_text())
+    inv = mi.load(str(folder / "flax_model.msgpack"))
+    shown = {"float32": "f32", "bfloat16": "bf16"}
+    assert {t.name: [list(t.shape), t.dtype] for t in inv.tensors} == {
+        k: [shape, shown[dtype]] for k, (shape, dtype) in expected["leaves"].items()
+    }
+    assert inv.total_params == expected["params"]  # the params collection: what Flax counts as parameters
+    assert inv.total_elements == expected["total"]
+    assert inv.by_section["buffers"].elements == expected["total"] - expected["params"]
 
 
 def test_flax_lying_lengths(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ The tree is walked by our own decoder over the byte source: every declared lengt
 left before anything is read, container counts cannot exceed the bytes that could hold them, nesting and item
 counts are capped, and array payloads are skipped (only their small inner header is read), so the cost is the
 tree's structure, not its weights. Names join the tree's keys with dots (`bert.embeddings.word_embeddings.
-embedding`); `batch_stats` collections are non-trainable state (kind `buffer`), `opt_state` the optimizer's.
+embedding`); the `batch_stats` collection is the `buffers` section, `opt_state` the optimizer's.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ MAX_NUMEL = 1 << 62
 CHUNK = 1 << 16
 CHUNKED = "__msgpack_chunked_array__"
 EXT_NDARRAY, EXT_COMPLEX, EXT_SCALAR = 1, 2, 3
+
+
+# Flax variable collections → sections: `params` are the parameters (what Flax counts), `batch_stats` are the
+# running statistics torch calls buffers. HF's flax_model.msgpack holds the params tree alone (no collection key).
+_COLLECTIONS = {"params": "model", "batch_stats": "buffers", "opt_state": "optimizer", "cache": "cache"}
 
 
 class _Array:
@@ -263,7 +268,7 @@ class FlaxMsgpackLoader:
         records = []
         for name, arr in leaves:
             top = name.split(".", 1)[0]
-            section = "optimizer" if top == "opt_state" else "model"
+            section = _COLLECTIONS.get(top, "model") if isinstance(tree.get(top), dict) else "model"
             records.append(
                 TensorRecord(
                     name=name,
@@ -275,7 +280,7 @@ class FlaxMsgpackLoader:
                     offset=0,
                     file=rel,
                     section=section,
-                    kind="buffer" if top == "batch_stats" else "param",
+                    kind="buffer" if section == "buffers" else "param",
                 )
             )
         return FileScan(
