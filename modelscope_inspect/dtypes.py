@@ -58,6 +58,8 @@ _TABLE: tuple[DType, ...] = (
     DType("u4", 4, "uint", "unsigned int4"),
     DType("i2", 2, "int", "signed int2 (ONNX INT2)"),
     DType("u2", 2, "uint", "unsigned int2 (ONNX UINT2)"),
+    DType("u1", 1, "uint", "unsigned int1, eight per byte (OpenVINO u1)"),
+    DType("nf4", 4, "quant", "NormalFloat4 (OpenVINO nf4)"),
     DType("bool", 8, "bool", "boolean (one byte each)"),
     DType("c32", 32, "complex", "complex of two float16"),
     DType("c64", 64, "complex", "complex of two float32"),
@@ -151,6 +153,29 @@ _ALIASES: dict[str, str] = {
     "float8": "f8_e4m3fn",
     "f8": "f8_e4m3fn",
 }
+
+
+# OpenVINO IR `element_type` names (openvino/core/type/element_type.hpp) → canonical name.
+OPENVINO_TYPES: dict[str, str] = {
+    "boolean": "bool", "bf16": "bf16", "f16": "f16", "f32": "f32", "f64": "f64",
+    "i4": "i4", "i8": "i8", "i16": "i16", "i32": "i32", "i64": "i64",
+    "u1": "u1", "u2": "u2", "u4": "u4", "u8": "u8", "u16": "u16", "u32": "u32", "u64": "u64",
+    "nf4": "nf4", "f8e4m3": "f8_e4m3fn", "f8e5m2": "f8_e5m2", "f8e8m0": "f8_e8m0", "f4e2m1": "f4",
+}  # fmt: skip
+
+# torch.export's serialized ScalarType codes (torch/_export/serde/schema.py `ScalarType`) → canonical name.
+TORCH_EXPORT_TYPES: dict[int, str] = {
+    1: "u8", 2: "i8", 3: "i16", 4: "i32", 5: "i64", 6: "f16", 7: "f32", 8: "f64", 9: "c32", 10: "c64",
+    11: "c128", 12: "bool", 13: "bf16", 28: "u16", 29: "f8_e4m3fn", 30: "f8_e5m2", 31: "f8_e4m3fnuz",
+    32: "f8_e5m2fnuz", 33: "f8_e8m0", 34: "u32", 35: "u64",
+}  # fmt: skip
+
+# TensorFlow `DataType` codes (tensorflow/core/framework/types.proto) → canonical name; the `_REF` variants
+# (code + 100) mean the same element type.
+TF_TYPES: dict[int, str] = {
+    1: "f32", 2: "f64", 3: "i32", 4: "u8", 5: "i16", 6: "i8", 8: "c64", 9: "i64", 10: "bool", 14: "bf16",
+    17: "u16", 18: "c128", 19: "f16", 22: "u32", 23: "u64", 24: "f8_e5m2", 25: "f8_e4m3fn", 29: "i4", 30: "u4",
+}  # fmt: skip
 
 
 def lookup(name: str) -> DType:

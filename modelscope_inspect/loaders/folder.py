@@ -458,6 +458,8 @@ def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
         with d.open("config.json") as src:
             doc = read_json_source(src, "config-json")
         config = doc if isinstance(doc, dict) else None
+    if has("saved_model.pb") and d.exists("variables/variables.index"):  # a TF SavedModel: its variables' index
+        return _load_single(d, "variables/variables.index", display, config, progress)
     for base in PREFERRED:
         index = f"{base}.index.json"
         if has(index):
@@ -472,6 +474,8 @@ def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
             path=display,
         )
     candidates = model_names(names)
+    # An OpenVINO IR is its .xml: the .bin beside it holds the constants' bytes, not another model.
+    candidates = [c for c in candidates if not (c.endswith(".bin") and f"{c[:-4]}.xml" in candidates)]
     safetensors = [c for c in candidates if c.endswith(".safetensors")]
     chosen = safetensors if safetensors else candidates
     if not chosen:

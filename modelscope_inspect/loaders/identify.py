@@ -31,6 +31,8 @@ SHOWN = 60  # characters of a title, an error message or a first line quoted in 
 # means binary (every model format has some in its first bytes: safetensors' length, GGUF's version, ...).
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+# An OpenVINO IR's root element (a DOCTYPE before it is left to the reader, which refuses it by name).
+_OPENVINO_IR = re.compile(r"(<\?xml[^>]*\?>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE\s+net\b.*?)?<net[\s>]", re.DOTALL)
 _HTML = ("<!doctype html", "<html", "<head", "<body", "<meta", "<title", "<script", "<div", "<p>", "<h1")
 # Bytes a protocol 0/1 pickle can start with (MARK, GLOBAL, INST, constants, empty containers): such text may be a
 # pickle and is left to the readers and the scanner. '<', '{', '[' and 'v' start no pickle.
@@ -162,6 +164,8 @@ def text_file(data: bytes, size: int, display: str) -> UnsupportedFormatError | 
     body = text.lstrip("\ufeff \t\r\n")
     lower = body[:TEXT_PROBE].lower()
     if body.startswith("<"):
+        if _OPENVINO_IR.match(body):
+            return None  # an OpenVINO IR model: text, but the model itself (its weights are in the .bin beside it)
         title = _TITLE.search(body)
         if any(lower.startswith(tag) for tag in _HTML) or "<html" in lower or title:
             shown = f" ({_quote(html.unescape(title.group(1)))})" if title and title.group(1).strip() else ""

@@ -12,6 +12,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..errors import LimitExceededError, MalformedFileError, UnsupportedFormatError
 from ..inventory import TensorRecord
@@ -22,6 +23,10 @@ from .source import ByteSource, SourceIO
 from .torch_pickle import collect, describe, persistent_storages, spec_record, storage_nbytes, vet_pickle
 from .torchscript import MAX_CODE_FILE, MAX_CODE_TOTAL, ScriptClass, code_members, is_torchscript, parse_classes
 from .torchscript import NOTE as TORCHSCRIPT_NOTE
+
+if TYPE_CHECKING:
+    from .keras import KerasLoader
+    from .torch_export import TorchExportLoader
 
 MAX_PICKLE = 256 << 20  # data.pkl of a 70B state_dict is ~200 KB; whole-module pickles a few MB
 INFLATE_STEP = 1 << 20  # output produced per zlib call, so memory grows by small steps up to the cap
@@ -190,6 +195,19 @@ def open_zip(src: ByteSource) -> list[zipfile.ZipInfo]:
         raise MalformedFileError(f"not a readable zip archive ({exc})", path=src.name, rule="zip-structure") from None
 
 
+def _other_zip(infos: list[zipfile.ZipInfo]) -> TorchExportLoader | KerasLoader | None:
+    """The reader for a zip that is not a torch.save archive but another registered zip format."""
+    from .keras import KERAS_MEMBERS, KerasLoader
+    from .torch_export import TorchExportLoader, is_pt2
+
+    names = [i.filename for i in infos]
+    if is_pt2(names):
+        return TorchExportLoader()
+    if set(KERAS_MEMBERS[1:]) <= set(names):
+        return KerasLoader()
+    return None
+
+
 class TorchZipLoader:
     """Reads `torch.save` zip archives (.pth .pt .bin .ckpt) and `torch.jit.save` TorchScript archives through
     the restricted pickle walk."""
@@ -240,6 +258,9 @@ class TorchZipLoader:
         members = {i.filename.lower(): i for i in infos}
         pkl_info = members.get(f"{prefix}data.pkl")
         if pkl_info is None:
+            other = _other_zip(infos)
+            if other is not None:  # a .keras or .pt2 archive whose first member did not say so
+                return other.read(src, rel)
             raise MalformedFileError(
                 f"zip archive has no {prefix}data.pkl: not a torch.save checkpoint", path=where, rule="zip-data-pkl"
             )
