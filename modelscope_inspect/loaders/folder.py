@@ -26,6 +26,7 @@ from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
 from .identify import identify
 from .packing import apply_packing
+from .pipeline import MODEL_INDEX, load_pipeline, single_file_details
 from .source import ByteSource, LocalFile, OpenSource
 
 if TYPE_CHECKING:
@@ -242,6 +243,8 @@ def combine(
                 files.append(FileRecord(extra_rel, extra_size))
     if index_file:
         files.insert(0, index_file)
+    if "_component_prefixes" not in details:  # a single-file diffusion checkpoint names its components
+        details.update(single_file_details(records))
     records = apply_packing(records, config, details)  # packed low-bit weights → logical counts (packing.py)
     return build_inventory(
         format=formats[0] if len(formats) == 1 else "+".join(formats) or fmt_hint,
@@ -453,6 +456,8 @@ def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
     names = d.listing()
     listed = set(names) if names is not None else None
     has: Callable[[str], bool] = (lambda n: n in listed) if listed is not None else d.exists
+    if has(MODEL_INDEX):  # a diffusers pipeline: one model of several component folders
+        return load_pipeline(d, progress)
     config: Mapping[str, Any] | None = None
     if has("config.json"):
         with d.open("config.json") as src:

@@ -51,6 +51,8 @@ def _header(inv: TensorInventory) -> Table:
         rows.append(("read", f"{human_bytes(read)} ({read:,} bytes) in {requests} requests{share}"))
     # Format-specific facts a reader chose to show (ONNX opset, GGUF architecture, …); `name ×3` stays whole.
     for key, value in inv.details.items():
+        if key.startswith("_"):  # for the commands, not for people (a pipeline's component prefixes)
+            continue
         if isinstance(value, dict):
             value = ", ".join(f"{k}{NBSP}×{v}" if isinstance(v, int) else f"{k}={v}" for k, v in value.items())
         rows.append((str(key), str(value)))
