@@ -69,9 +69,10 @@ def test_pipeline_is_one_model_with_a_group_per_component(pipes: tuple[Path, Pat
     assert inv.details["variant"] == "default weights"
     assert "scheduler" in inv.details["no weights"]
     assert any(f.path == "unet/diffusion_pytorch_model.safetensors" for f in inv.files)
-    assert inv.file_bytes == sum(p.stat().st_size for p in plain.rglob("*.safetensors")) + (
-        plain / "model_index.json"
-    ).stat().st_size
+    assert (
+        inv.file_bytes
+        == sum(p.stat().st_size for p in plain.rglob("*.safetensors")) + (plain / "model_index.json").stat().st_size
+    )
 
 
 def test_fp16_variant_is_chosen_and_said(pipes: tuple[Path, Path, dict[str, int]]) -> None:
@@ -121,7 +122,8 @@ def test_component_outside_the_folder_is_refused(tmp_path: Path, name: str) -> N
     (tmp_path / "outside").mkdir()
     pipe = tmp_path / "pipe"
     pipe.mkdir()
-    (pipe / "model_index.json").write_text(json.dumps({"_class_name": "X", name: ["diffusers", "UNet2DConditionModel"]}))
+    doc = {"_class_name": "X", name: ["diffusers", "UNet2DConditionModel"]}
+    (pipe / "model_index.json").write_text(json.dumps(doc))
     r = CliRunner().invoke(app, ["inspect", str(pipe)])
     assert r.exit_code == 2
     assert "model-index" in r.output and "Traceback" not in r.output

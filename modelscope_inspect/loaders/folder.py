@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, UnreadFile, build_inventory
+from .adapter import ADAPTER_CONFIG, load_adapter
 from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
 from .identify import identify
@@ -458,6 +459,8 @@ def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
     has: Callable[[str], bool] = (lambda n: n in listed) if listed is not None else d.exists
     if has(MODEL_INDEX):  # a diffusers pipeline: one model of several component folders
         return load_pipeline(d, progress)
+    if has(ADAPTER_CONFIG):  # a PEFT adapter, not a model
+        return load_adapter(d, progress)
     config: Mapping[str, Any] | None = None
     if has("config.json"):
         with d.open("config.json") as src:

@@ -233,7 +233,7 @@ def _component(sub: SubDir, name: str, progress: Progress | None) -> TensorInven
             doc = read_json_source(src, "config-json")
         config = doc if isinstance(doc, dict) else None
     sub.check(name, sub.display, label="weights", rule="model-index", missing="component file {name!r} is missing")
-    return load_file(sub, name, sub.display, progress, config=config)  # type: ignore[arg-type]
+    return load_file(sub, name, sub.display, progress, config=config)
 
 
 def _as_scan(inv: TensorInventory) -> FileScan:

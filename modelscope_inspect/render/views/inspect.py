@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import RenderableType
 from rich.text import Text
 
+from ...analysis.adapter import AdapterReport
 from ...analysis.params import CrossCheck
 from ...analysis.tree import Group, module_tree
 from ...inventory import TensorInventory, TensorRecord
@@ -132,6 +133,7 @@ def inspect_view(
     pattern: str | None = None,
     sort: str = "file",
     cross_check: CrossCheck | None = None,
+    adapter: AdapterReport | None = None,
 ) -> list[RenderableType]:
     """The renderables `mi inspect` prints, top to bottom (the config cross-check last, when there is one)."""
     parts: list[RenderableType] = [_header(inv), "", _dtype_table(inv), "", _tree(inv, depth)]
@@ -155,4 +157,8 @@ def inspect_view(
         from .params import cross_check_view
 
         parts += ["", *cross_check_view(cross_check)]
+    if adapter is not None:
+        from .params import adapter_view
+
+        parts += ["", *adapter_view(adapter)]
     return parts
