@@ -29,6 +29,7 @@ from .identify import identify
 from .packing import apply_packing
 from .pipeline import MODEL_INDEX, load_pipeline, single_file_details
 from .source import ByteSource, LocalFile, OpenSource
+from .tokenizer import read_tokenizer, tokenizer_line
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -373,6 +374,9 @@ def load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
     model-type files (`unread_files`: size, format by magic bytes, why not read) and one warning naming them."""
     inv = _load_dir(d, progress)
     names = d.listing()
+    tok = read_tokenizer(d, names) if names is not None else None
+    if tok is not None:  # the tokenizer beside the weights
+        inv = replace(inv, details={**inv.details, "tokenizer": tokenizer_line(tok), "_tokenizer": tok})
     unread = unread_files(d, inv, names) if names is not None else ()
     if not unread:
         return inv

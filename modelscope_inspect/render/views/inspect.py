@@ -8,6 +8,7 @@ from rich.text import Text
 from ...analysis.adapter import AdapterReport
 from ...analysis.params import CrossCheck
 from ...analysis.tree import Group, module_tree
+from ...analysis.vocab import VocabReport, vocab_report
 from ...inventory import TensorInventory, TensorRecord
 from ..documents.inspect import section_rows, select_tensors
 from ..layout import NBSP, Bar, Column, Hang, Para, Table, bullets, grid
@@ -125,6 +126,17 @@ def _tensor_table(rows: list[TensorRecord]) -> Table:
     return t
 
 
+def _vocab(rep: VocabReport) -> Table:
+    t = Table(Column("vocabulary", wrap=True), Column("size", "right"), Column("", wrap=True), title="vocabulary")
+    ids = f"ids 0..{rep.needed - 1:,}" if rep.needed != rep.tokenizer_size else ""
+    t.add_row(f"tokenizer ({rep.tokenizer_kind})", f"{rep.tokenizer_size:,}", ids)
+    if rep.config_vocab is not None:
+        t.add_row("config vocab_size", f"{rep.config_vocab:,}", "")
+    for tab in rep.tables:
+        t.add_row(tab.name, f"{tab.rows:,}", tab.note if tab.ok else f"✗ {tab.note}")
+    return t
+
+
 def inspect_view(
     inv: TensorInventory,
     *,
@@ -153,6 +165,9 @@ def inspect_view(
             parts += ["", Para(f"no tensor matches {pattern!r} (--filter is a glob on the full name, e.g. '*.weight')")]
     if inv.warnings:
         parts += ["", bullets(inv.warnings, "  ", title="warnings:", style="yellow")]
+    vocab = vocab_report(inv)
+    if vocab is not None:
+        parts += ["", _vocab(vocab)]
     if cross_check is not None:
         from .params import cross_check_view
 
