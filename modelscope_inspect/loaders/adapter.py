@@ -8,6 +8,7 @@ cross-check with the analytic LoRA count, the share of the base). Nothing here o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MalformedFileError, NotFoundError
@@ -58,11 +59,13 @@ def adapter_facts(doc: Any, where: str) -> dict[str, Any]:
     return facts
 
 
-def load_adapter(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
-    """The adapter in folder `d` (which has an `adapter_config.json`)."""
+def load_adapter(
+    d: ModelDir, progress: Progress | None, *, load_file: Callable[..., TensorInventory]
+) -> TensorInventory:
+    """The adapter in folder `d` (which has an `adapter_config.json`); `load_file` is the folder plan's."""
     from dataclasses import replace
 
-    from .folder import load_file, read_json_source
+    from .names import read_json_source
 
     with d.open(ADAPTER_CONFIG) as src:
         facts = adapter_facts(read_json_source(src, "adapter-config"), src.name)

@@ -11,8 +11,6 @@ this module knows whether bytes come from a disk or a network.
 
 from __future__ import annotations
 
-import json
-import os
 import posixpath
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +24,7 @@ from .adapter import ADAPTER_CONFIG, load_adapter
 from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
 from .identify import identify
+from .names import not_plain, read_json_source
 from .packing import apply_packing
 from .pipeline import MODEL_INDEX, load_pipeline, single_file_details
 from .source import ByteSource, LocalFile, OpenSource
@@ -34,7 +33,6 @@ from .tokenizer import read_tokenizer, tokenizer_line
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-MAX_JSON = 64 << 20  # index.json / config.json larger than this are not real
 PREFERRED = ("model.safetensors", "pytorch_model.bin")
 Scanned = tuple[str, FileScan, int]  # (name relative to the folder, what the reader found, file size)
 
@@ -69,25 +67,6 @@ class ModelDir(Protocol):
     def bytes_read(self) -> int:
         """Bytes fetched so far (0 where reading costs nothing worth reporting)."""
         ...
-
-
-def not_plain(name: object, display: str, *, label: str, rule: str) -> MalformedFileError | None:
-    """The error for a name that is not a plain relative file name (absolute, `..`, backslashes, URL), or None."""
-    bad = (
-        not isinstance(name, str)
-        or not name
-        or name.startswith("/")
-        or os.path.isabs(name)
-        or "\\" in name
-        or "://" in name
-        or any(p in ("", ".", "..") for p in name.split("/"))
-        or any(c in name for c in "?#\0\r\n")
-    )
-    if bad:
-        return MalformedFileError(
-            f"{label} name {name!r} is not a plain file name in the folder", path=display, rule=rule
-        )
-    return None
 
 
 class LocalDir:
@@ -126,24 +105,6 @@ class LocalDir:
 
     def bytes_read(self) -> int:
         return 0
-
-
-def read_json_source(src: ByteSource, rule: str) -> Any:
-    """Parse a small JSON file with a size cap; NaN, deep nesting and bad UTF-8 are malformed input."""
-    display = src.name
-    if src.size > MAX_JSON:
-        raise MalformedFileError(f"{src.size:,} bytes is too large for a JSON file", path=display, rule=rule)
-    raw = src.read_exact(0, src.size, "JSON file")
-    try:
-
-        def no_constants(name: str) -> None:
-            raise ValueError(f"non-standard number {name}")
-
-        return json.loads(raw.decode("utf-8"), parse_constant=no_constants)
-    except RecursionError:
-        raise MalformedFileError("JSON nested too deeply", path=display, rule=rule) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedFileError(f"not valid JSON ({exc})", path=display, rule=rule) from None
 
 
 def read_source(src: ByteSource, filename: str, rel: str) -> FileScan:
@@ -462,9 +423,9 @@ def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
     listed = set(names) if names is not None else None
     has: Callable[[str], bool] = (lambda n: n in listed) if listed is not None else d.exists
     if has(MODEL_INDEX):  # a diffusers pipeline: one model of several component folders
-        return load_pipeline(d, progress)
+        return load_pipeline(d, progress, load_file=load_file, combine=combine)
     if has(ADAPTER_CONFIG):  # a PEFT adapter, not a model
-        return load_adapter(d, progress)
+        return load_adapter(d, progress, load_file=load_file)
     config: Mapping[str, Any] | None = None
     if has("config.json"):
         with d.open("config.json") as src:
@@ -513,6 +474,7 @@ __all__ = [
     "index_shards",
     "load_dir",
     "load_file",
+    "not_plain",
     "read_json_source",
     "read_many",
     "read_source",

@@ -18,7 +18,7 @@ pipeline with its single-file checkpoint component by component.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,7 +81,7 @@ class SubDir:
         return self.parent.open(f"{self.name}/{name}")
 
     def check(self, name: str, where: str, *, label: str, rule: str, missing: str) -> None:
-        from .folder import not_plain
+        from .names import not_plain
 
         err = not_plain(name, where, label=label, rule=rule)
         if err is not None:
@@ -95,7 +95,7 @@ class SubDir:
 def components(doc: Any, where: str) -> list[tuple[str, str]]:
     """`(component, "library.Class")` from a `model_index.json`, in file order; `[null, null]` entries (an
     optional component left out) are skipped; a name that is not a plain folder name is malformed."""
-    from .folder import not_plain
+    from .names import not_plain
 
     if not isinstance(doc, dict):
         raise MalformedFileError("model_index.json is not a JSON object", path=where, rule="model-index")
@@ -151,9 +151,17 @@ def _prefixed(scan: FileScan, comp: str) -> FileScan:
     return replace(scan, records=recs, details={})
 
 
-def load_pipeline(d: ModelDir, progress: Progress | None = None, variant: str | None = None) -> TensorInventory:
-    """The pipeline in folder `d` (which has a `model_index.json`) as one inventory."""
-    from .folder import combine, read_json_source
+def load_pipeline(
+    d: ModelDir,
+    progress: Progress | None,
+    *,
+    load_file: Callable[..., TensorInventory],
+    combine: Callable[..., TensorInventory],
+    variant: str | None = None,
+) -> TensorInventory:
+    """The pipeline in folder `d` (which has a `model_index.json`) as one inventory. `load_file` and `combine`
+    are the folder plan's (passed in: the plan imports this module, not the other way round)."""
+    from .names import read_json_source
 
     with d.open(MODEL_INDEX) as src:
         doc = read_json_source(src, "model-index")
@@ -181,7 +189,7 @@ def load_pipeline(d: ModelDir, progress: Progress | None = None, variant: str | 
         if variant and var != variant:
             warnings.append(f"{comp} has no {variant} variant: read {name}")
         chosen[comp] = var or "default"
-        inv = _component(sub, name, progress)
+        inv = _component(sub, name, progress, load_file)
         for f in inv.files:
             files.append(FileRecord(f"{comp}/{f.path}", f.nbytes))
         scan = _as_scan(inv)
@@ -224,8 +232,10 @@ def _component_dir(d: ModelDir, comp: str, where: str) -> SubDir | None:
     return SubDir(d, comp)
 
 
-def _component(sub: SubDir, name: str, progress: Progress | None) -> TensorInventory:
-    from .folder import load_file, read_json_source
+def _component(
+    sub: SubDir, name: str, progress: Progress | None, load_file: Callable[..., TensorInventory]
+) -> TensorInventory:
+    from .names import read_json_source
 
     config: Mapping[str, Any] | None = None
     if sub.exists("config.json"):

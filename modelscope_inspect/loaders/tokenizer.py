@@ -46,7 +46,7 @@ def _bad(where: str, msg: str, rule: str = "tokenizer") -> MalformedFileError:
 
 
 def _json(d: ModelDir, name: str) -> Any:
-    from .folder import read_json_source
+    from .names import read_json_source
 
     with d.open(name) as src:
         if src.size > MAX_TOKENIZER:
