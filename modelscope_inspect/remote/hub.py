@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from ..errors import MalformedFileError, RemoteError, UsageError
+from ..errors import MalformedFileError, NotFoundError, RemoteError, UsageError
 from .cache import CacheEntry, HeaderCache
 from .http import HttpClient, display_url
 
@@ -150,10 +150,9 @@ def ms_list_repo(client: HttpClient, cache: HeaderCache | None, ref: HubRef) -> 
     if not isinstance(doc, dict):
         raise MalformedFileError("ModelScope answer is not a JSON object", path=shown, rule="hub-api")
     if doc.get("Success") is False or doc.get("Code") not in (None, 200):
-        message = doc.get("Message") if isinstance(doc.get("Message"), str) else "no message"
-        from ..errors import NotFoundError
-
-        raise NotFoundError(f"ModelScope says: {message[:200]}", path=shown, rule="http-404")
+        raw = doc.get("Message")
+        message = raw[:200] if isinstance(raw, str) else "no message"
+        raise NotFoundError(f"ModelScope says: {message}", path=shown, rule="http-404")
     data = doc.get("Data")
     files = data.get("Files") if isinstance(data, dict) else None
     if not isinstance(files, list):
