@@ -47,12 +47,14 @@ class VocabReport:
 
     @property
     def detail(self) -> str:
-        """The first problem, or what the tables are, for one line."""
-        bad = [t for t in self.tables if not t.ok]
+        """The first problem (and how many tables have one), or what the tables are, for one line."""
         if not self.tables:
             return "no embedding or lm_head table found"
-        shown = bad or list(self.tables)
-        return "; ".join(f"{t.name} {t.rows:,} rows" + (f": {t.note}" if t.note else "") for t in shown)
+        bad = [t for t in self.tables if not t.ok]
+        if bad:
+            more = f" (and {len(bad) - 1} more table{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+            return f"{bad[0].name}: {bad[0].note}{more}"
+        return "; ".join(f"{t.name} {t.rows:,} rows" for t in self.tables)
 
 
 def _is(name: str, tails: tuple[str, ...]) -> bool:
