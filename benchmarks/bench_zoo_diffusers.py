@@ -2,8 +2,9 @@
 
 The pipeline is a scaled-down Stable Diffusion (UNet2DConditionModel with SD's block layout, AutoencoderKL, CLIP
 text encoder; 281,791,627 parameters, 538 MiB in fp16) saved by diffusers with `variant="fp16"`, built in a child
-process so this process stays small. Both tools run as whole processes, the page cache warm for both; the figures are the median
-wall time and the child's peak RSS (os.wait4). The parameter counts are checked to agree first.
+process so this process stays small. Both tools run as whole processes, the page cache warm for both; the
+figures are the median wall time and the child's peak RSS (os.wait4). The parameter counts are checked to agree
+first.
 
 Goal (issue 19): ≥ 10× faster than the library's loader, ≤ 64 MiB peak.
 

@@ -36,7 +36,8 @@ def pipeline() -> None:
                                       vocab_size=64, max_position_embeddings=8, projection_dim=8, bos_token_id=0,
                                       eos_token_id=1, pad_token_id=1))  # fmt: skip
     pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=te, tokenizer=None, scheduler=DDIMScheduler(),
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)  # fmt: skip
+                                   safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)  # fmt: skip
     out = HERE / "pipeline"
     shutil.rmtree(out, ignore_errors=True)
     pipe.to(torch.float16).save_pretrained(out, variant="fp16")
