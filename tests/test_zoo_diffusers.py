@@ -54,7 +54,9 @@ def pipes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
     root = tmp_path_factory.mktemp("pipes")
     pipe, counts = _tiny_pipeline()
     pipe.save_pretrained(root / "plain")  # type: ignore[attr-defined]
+    pipe.save_pretrained(root / "sharded", max_shard_size="40KB")  # type: ignore[attr-defined]
     pipe.to(torch.float16).save_pretrained(root / "fp16", variant="fp16")  # type: ignore[attr-defined]
+    pipe.save_pretrained(root / "sharded16", variant="fp16", max_shard_size="40KB")  # type: ignore[attr-defined]
     return root / "plain", root / "fp16", counts
 
 
@@ -87,6 +89,19 @@ def test_fp16_variant_is_chosen_and_said(pipes: tuple[Path, Path, dict[str, int]
     assert "variant" in r.output and "unet=fp16" in r.output
     for comp in counts:
         assert f"─ {comp}" in r.output
+
+
+@pytest.mark.parametrize("name", ["sharded", "sharded16"])
+def test_sharded_components_and_variant_index(pipes: tuple[Path, Path, dict[str, int]], name: str) -> None:
+    plain, _fp16, counts = pipes
+    folder = plain.parent / name
+    index = "diffusion_pytorch_model.safetensors.index" + (".fp16.json" if name == "sharded16" else ".json")
+    assert (folder / "unet" / index).is_file()  # what diffusers names a (variant) index
+    inv = load(folder)
+    assert inv.total_params == sum(counts.values())
+    assert any(f.path == f"unet/{index}" for f in inv.files)
+    assert len([f for f in inv.files if f.path.startswith("unet/")]) > 2
+    assert ("unet=fp16" in inv.details["variant"]) == (name == "sharded16")
 
 
 def test_single_file_checkpoint_splits_and_diffs(pipes: tuple[Path, Path, dict[str, int]], tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 PREFERRED = ("model.safetensors", "pytorch_model.bin")
+VARIANT_INDEX = re.compile(
+    r"\.(safetensors|bin)\.index\.[A-Za-z0-9_]+\.json$"
+)  # diffusers: NAME.safetensors.index.fp16.json
 Scanned = tuple[str, FileScan, int]  # (name relative to the folder, what the reader found, file size)
 
 
@@ -319,7 +322,7 @@ def load_file(
 ) -> TensorInventory:
     """The model behind one file of `d`: a sharded `*.index.json`, a split GGUF part, or a single file.
     `config` (the config.json beside it, when the caller read one) is used as `load_dir` uses the folder's."""
-    if name.endswith(".index.json"):
+    if name.endswith(".index.json") or VARIANT_INDEX.search(name):
         return _load_index(d, name, display, config, progress)
     return _load_single(d, name, display, config, progress)
 

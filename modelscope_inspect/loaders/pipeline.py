@@ -18,6 +18,7 @@ pipeline with its single-file checkpoint component by component.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -118,28 +119,35 @@ def components(doc: Any, where: str) -> list[tuple[str, str]]:
 
 
 def _weights(names: list[str], variant: str | None) -> tuple[str, str | None] | None:
-    """The weight file (or index) of a component and the variant it is, or None when it has none."""
+    """The weight file (or index) of a component and the variant it is, or None when it has none. diffusers
+    names a variant's index `BASE.safetensors.index.VARIANT.json` and its shards `BASE.VARIANT-0000N-of-…`."""
     for var in ([variant] if variant else []) + [None]:
         for ext in WEIGHT_EXTS:
             for base in WEIGHT_BASES:
-                stem = f"{base}.{var}{ext}" if var else f"{base}{ext}"
-                for name in (f"{stem}.index.json", stem):
+                if var:
+                    cands = (f"{base}{ext}.index.{var}.json", f"{base}.{var}{ext}.index.json", f"{base}.{var}{ext}")
+                else:
+                    cands = (f"{base}{ext}.index.json", f"{base}{ext}")
+                for name in cands:
                     if name in names:
                         return name, var
     return None
+
+
+_VARIANT = re.compile(
+    r"(?:" + "|".join(WEIGHT_BASES) + r")"
+    r"(?:\.(?P<a>[A-Za-z0-9_]+)(?:-\d+-of-\d+)?\.(?:safetensors|bin)(?:\.index\.json)?"
+    r"|\.(?:safetensors|bin)\.index\.(?P<b>[A-Za-z0-9_]+)\.json)"
+)
 
 
 def _variants(names: list[str]) -> set[str]:
     """Variants present among a component's weight files (`model.fp16.safetensors` → `fp16`)."""
     found = set()
     for n in names:
-        for base in WEIGHT_BASES:
-            for ext in WEIGHT_EXTS:
-                for tail in (ext, f"{ext}.index.json"):
-                    if n.startswith(f"{base}.") and n.endswith(tail):
-                        mid = n[len(base) + 1 : -len(tail)]
-                        if mid and "." not in mid and "-of-" not in mid:
-                            found.add(mid)
+        m = _VARIANT.fullmatch(n)
+        if m and (m["a"] or m["b"]):
+            found.add(m["a"] or m["b"])
     return found
 
 
