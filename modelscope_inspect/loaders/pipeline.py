@@ -124,6 +124,7 @@ def _weights(names: list[str], variant: str | None) -> tuple[str, str | None] | 
     for var in ([variant] if variant else []) + [None]:
         for ext in WEIGHT_EXTS:
             for base in WEIGHT_BASES:
+                cands: tuple[str, ...]
                 if var:
                     cands = (f"{base}{ext}.index.{var}.json", f"{base}.{var}{ext}.index.json", f"{base}.{var}{ext}")
                 else:
