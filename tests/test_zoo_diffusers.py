@@ -154,3 +154,22 @@ def test_component_symlink_out_is_refused(tmp_path: Path) -> None:
     (pipe / "model_index.json").write_text(json.dumps({"unet": ["diffusers", "UNet2DConditionModel"]}))
     r = CliRunner().invoke(app, ["inspect", str(pipe)])
     assert r.exit_code == 2 and "outside" in r.output
+
+
+def test_both_variants_the_other_is_counted_by_max_size(
+    pipes: tuple[Path, Path, dict[str, int]], tmp_path: Path
+) -> None:
+    import shutil
+
+    plain, fp16, counts = pipes
+    both = tmp_path / "both"
+    shutil.copytree(fp16, both)
+    for comp in counts:
+        for f in (plain / comp).glob("*.safetensors"):
+            shutil.copy(f, both / comp / f.name)
+    inv = load(both)
+    assert set(inv.by_dtype) == {"f16"} and inv.total_params == sum(counts.values())
+    other = sum(f.stat().st_size for comp in counts for f in (plain / comp).glob("*.safetensors"))
+    assert sum(u.nbytes for u in inv.unread_files) == other
+    r = CliRunner().invoke(app, ["check", str(both), "--no-config", "--max-size", str(inv.file_bytes + 1)])
+    assert r.exit_code == 1, r.output  # the fp32 files beside the fp16 ones count toward the folder's size

@@ -426,7 +426,7 @@ def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
     listed = set(names) if names is not None else None
     has: Callable[[str], bool] = (lambda n: n in listed) if listed is not None else d.exists
     if has(MODEL_INDEX):  # a diffusers pipeline: one model of several component folders
-        return load_pipeline(d, progress, load_file=load_file, combine=combine)
+        return load_pipeline(d, progress, load_file=load_file, combine=combine, unread_files=unread_files)
     if has(ADAPTER_CONFIG):  # a PEFT adapter, not a model
         return load_adapter(d, progress, load_file=load_file)
     config: Mapping[str, Any] | None = None

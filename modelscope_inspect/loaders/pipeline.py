@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MalformedFileError, NotFoundError
-from ..inventory import FileRecord, TensorInventory, TensorRecord
+from ..inventory import FileRecord, TensorInventory, TensorRecord, UnreadFile
 from .source import OpenSource
 
 if TYPE_CHECKING:
@@ -166,6 +166,7 @@ def load_pipeline(
     *,
     load_file: Callable[..., TensorInventory],
     combine: Callable[..., TensorInventory],
+    unread_files: Callable[..., tuple[UnreadFile, ...]] | None = None,
     variant: str | None = None,
 ) -> TensorInventory:
     """The pipeline in folder `d` (which has a `model_index.json`) as one inventory. `load_file` and `combine`
@@ -182,6 +183,7 @@ def load_pipeline(
     warnings: list[str] = []
     chosen: dict[str, str] = {}
     without: list[str] = []
+    unread: list[UnreadFile] = []
     all_variants: set[str] = set()
     for comp, _cls in comps:
         sub = _component_dir(d, comp, where)
@@ -204,6 +206,8 @@ def load_pipeline(
         scan = _as_scan(inv)
         scans.append((f"{comp}/{name}", _prefixed(scan, comp), 0))
         warnings.extend(f"{comp}: {w}" for w in inv.warnings)
+        if unread_files is not None:  # the other variant's files: `mi check --max-size` counts them too
+            unread.extend(replace(u, path=f"{comp}/{u.path}") for u in unread_files(sub, inv, names))
     if not scans:
         raise NotFoundError("model_index.json names no component with weights here", path=d.display)
     out = combine(scans[0][1].format, d.display, scans, None, None, warnings)
@@ -221,7 +225,10 @@ def load_pipeline(
     else:
         details["variant"] = ", ".join(f"{c}={v}" for c, v in chosen.items())
     details["_component_prefixes"] = {c: f"{c}." for c in chosen}
-    return replace(out, files=tuple(files), details=details)
+    if unread:
+        shown = ", ".join(u.path for u in unread[:3]) + (f" and {len(unread) - 3:,} more" if len(unread) > 3 else "")
+        out = replace(out, warnings=(*out.warnings, f"also here, not read: {shown} (another variant)"))
+    return replace(out, files=tuple(files), details=details, unread_files=tuple(unread))
 
 
 def _component_dir(d: ModelDir, comp: str, where: str) -> SubDir | None:
