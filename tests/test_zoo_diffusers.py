@@ -173,3 +173,22 @@ def test_both_variants_the_other_is_counted_by_max_size(
     assert sum(u.nbytes for u in inv.unread_files) == other
     r = CliRunner().invoke(app, ["check", str(both), "--no-config", "--max-size", str(inv.file_bytes + 1)])
     assert r.exit_code == 1, r.output  # the fp32 files beside the fp16 ones count toward the folder's size
+
+
+def test_variant_option(pipes: tuple[Path, Path, dict[str, int]], tmp_path: Path) -> None:
+    import shutil
+
+    plain, fp16, counts = pipes
+    both = tmp_path / "both"
+    shutil.copytree(plain, both)
+    for comp in counts:
+        for f in (fp16 / comp).glob("*.safetensors"):
+            shutil.copy(f, both / comp / f.name)
+    r = CliRunner().invoke(app, ["inspect", str(both), "--json", "--variant", "bf16"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["total_params"] == sum(counts.values())
+    assert {d["dtype"] if isinstance(d, dict) else d for d in doc["by_dtype"]} == {"f32"}  # the default weights
+    assert any("no bf16 variant" in w for w in doc["warnings"])
+    r = CliRunner().invoke(app, ["inspect", "examples/tiny-gpt2", "--variant", "fp16"])
+    assert r.exit_code == 2 and "diffusers pipeline" in r.output

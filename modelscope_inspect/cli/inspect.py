@@ -36,6 +36,12 @@ def inspect_cmd(
             "--config", metavar="PATH", help="Cross-check the count with an HF config.json (auto in folders)."
         ),
     ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            "--variant", metavar="NAME", help="diffusers pipelines: the weight variant (default fp16 if any)."
+        ),
+    ] = None,
     base: Annotated[
         str | None,
         typer.Option("--base", metavar="CONFIG", help="PEFT adapters: the base model's config.json, folder or URL."),
@@ -59,7 +65,7 @@ def inspect_cmd(
     from ..render.output import Output
     from ..render.progress import Reporter
 
-    inv = open_model(path, endpoint=endpoint, token=token, progress=Reporter())
+    inv = open_model(path, endpoint=endpoint, token=token, progress=Reporter(), variant=variant)
     cc = None
     if config is not None or inv.config is not None:  # the analytic cross-check needs a config.json
         cc = cross_check_for(inv, config, endpoint=endpoint, token=token)

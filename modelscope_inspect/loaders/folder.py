@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError
+from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError, UsageError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, UnreadFile, build_inventory
 from .adapter import ADAPTER_CONFIG, load_adapter
 from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
@@ -333,10 +333,11 @@ def model_names(names: list[str]) -> list[str]:
     return sorted(n for n in names if n.lower().endswith(known))
 
 
-def load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
+def load_dir(d: ModelDir, progress: Progress | None = None, variant: str | None = None) -> TensorInventory:
     """The model in folder `d`, in the order described at the top of this module, with the folder's other
-    model-type files (`unread_files`: size, format by magic bytes, why not read) and one warning naming them."""
-    inv = _load_dir(d, progress)
+    model-type files (`unread_files`: size, format by magic bytes, why not read) and one warning naming them.
+    `variant` picks a diffusers pipeline's weight variant (`fp16`; by default fp16 files when present)."""
+    inv = _load_dir(d, progress, variant)
     names = d.listing()
     tok = read_tokenizer(d, names) if names is not None else None
     if tok is not None:  # the tokenizer beside the weights
@@ -420,13 +421,18 @@ def unread_warning(unread: tuple[UnreadFile, ...], shown: int = 3) -> str:
     return "also here, not read: " + "; ".join(parts)
 
 
-def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
+def _load_dir(d: ModelDir, progress: Progress | None = None, variant: str | None = None) -> TensorInventory:
     display = d.display
     names = d.listing()
     listed = set(names) if names is not None else None
     has: Callable[[str], bool] = (lambda n: n in listed) if listed is not None else d.exists
     if has(MODEL_INDEX):  # a diffusers pipeline: one model of several component folders
-        return load_pipeline(d, progress, load_file=load_file, combine=combine, unread_files=unread_files)
+        return load_pipeline(
+            d, progress, load_file=load_file, combine=combine, unread_files=unread_files, variant=variant
+        )
+    if variant is not None:
+        raise UsageError("--variant picks the weights of a diffusers pipeline (a folder with model_index.json)",
+                         path=display, rule="options")  # fmt: skip
     if has(ADAPTER_CONFIG):  # a PEFT adapter, not a model
         return load_adapter(d, progress, load_file=load_file)
     config: Mapping[str, Any] | None = None

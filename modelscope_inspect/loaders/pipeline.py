@@ -121,7 +121,9 @@ def components(doc: Any, where: str) -> list[tuple[str, str]]:
 def _weights(names: list[str], variant: str | None) -> tuple[str, str | None] | None:
     """The weight file (or index) of a component and the variant it is, or None when it has none. diffusers
     names a variant's index `BASE.safetensors.index.VARIANT.json` and its shards `BASE.VARIANT-0000N-of-…`."""
-    for var in ([variant] if variant else []) + [None]:
+    # The variant asked for, then the default weights, then whatever variant is there (a component saved only in
+    # fp16 is still read when another variant is asked for; the warning says so).
+    for var in ([variant] if variant else []) + [None] + sorted(_variants(names) - {variant}):
         for ext in WEIGHT_EXTS:
             for base in WEIGHT_BASES:
                 cands: tuple[str, ...]
