@@ -136,6 +136,12 @@ def test_embedding_smaller_than_tokenizer_fails_vocab_consistent(tmp_path: Path)
     assert "vocab-consistent" in r.output and "FAIL" in r.output.upper()
     shown = CliRunner().invoke(app, ["inspect", str(tmp_path)], env={"COLUMNS": "80"})
     assert shown.exit_code == 0 and "too small" in shown.output and "would index past" in shown.output
+    doc = json.loads(CliRunner().invoke(app, ["inspect", str(tmp_path), "--json"]).output)["vocabulary"]
+    assert doc["tokenizer_size"] == n and doc["consistent"] is False
+    assert {t["name"]: t["rows"] for t in doc["tables"]} == {
+        "model.embed_tokens.weight": n - 2,
+        "lm_head.weight": n - 2,
+    }
 
 
 def test_config_disagreeing_with_the_table_fails(tmp_path: Path) -> None:
