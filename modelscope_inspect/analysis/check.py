@@ -159,6 +159,7 @@ class Budget:
     expect_params: Expect | None = None
     max_share: tuple[tuple[str, float], ...] = ()
     allow_empty_share: bool = False  # a max-share group may match no tensor (else that is an error)
+    vocab_consistent: bool = False  # the tokenizer's ids fit the embedding / lm_head rows and the config
 
     @property
     def empty(self) -> bool:
@@ -205,6 +206,7 @@ _KEYS = {
     "expect-params",
     "max-share",
     "allow-empty-share",
+    "vocab-consistent",
 }
 
 
@@ -230,7 +232,11 @@ def budget_from_table(table: dict[str, Any], where: str) -> Budget:
     allow_empty = t.get("allow-empty-share", False)
     if not isinstance(allow_empty, bool):
         raise UsageError(f"{where}: allow-empty-share must be true or false")
+    vocab = t.get("vocab-consistent", False)
+    if not isinstance(vocab, bool):
+        raise UsageError(f"{where}: vocab-consistent must be true or false")
     return Budget(
+        vocab_consistent=vocab,
         max_size=parse_size(t["max-size"]) if "max-size" in t else None,
         max_params=parse_count(t["max-params"]) if "max-params" in t else None,
         min_params=parse_count(t["min-params"]) if "min-params" in t else None,
@@ -479,7 +485,25 @@ def check_inventory(inv: TensorInventory, budget: Budget) -> tuple[RuleResult, .
                 params=gp,
             )
         )
+    if budget.vocab_consistent:
+        out.append(_vocab_rule(inv))
     return tuple(out)
+
+
+def _vocab_rule(inv: TensorInventory) -> RuleResult:
+    from .vocab import vocab_report
+
+    rep = vocab_report(inv)
+    if rep is None:
+        raise UsageError(
+            "--vocab-consistent needs a tokenizer beside the weights (tokenizer.json, tokenizer.model, vocab.json, "
+            "vocab.txt) and none was found",
+            path=inv.path,
+            rule="vocab-consistent",
+        )
+    measured = {"tokenizer": rep.tokenizer_size, "ids_needed": rep.needed, "config": rep.config_vocab,
+                "tables": {t.name: t.rows for t in rep.tables}}  # fmt: skip
+    return RuleResult("vocab-consistent", measured, "ids < rows", rep.consistent, rep.detail)
 
 
 __all__ = [

@@ -156,12 +156,38 @@ def _group(key: str) -> str:
     return key.split(".", 1)[0] if "." in key else "(top level)"
 
 
-def diff_inventories(a: TensorInventory, b: TensorInventory) -> DiffReport:
-    """Compare two inventories by tensor name (after an obvious prefix rename), shape and dtype."""
+def _component_keys(inv: TensorInventory) -> dict[str, TensorRecord] | None:
+    """Keys `COMPONENT.REST` for a diffusion model whose details name its components' key prefixes (a pipeline
+    folder: `unet.`; a single-file checkpoint: `model.diffusion_model.`), so the two layouts pair up."""
+    prefixes = inv.details.get("_component_prefixes")
+    if not isinstance(prefixes, dict):
+        return None
+    ordered = sorted(prefixes.items(), key=lambda kv: -len(kv[1]))
+    out: dict[str, TensorRecord] = {}
+    for t in inv.tensors:
+        key = t.name
+        for comp, prefix in ordered:
+            if t.name.startswith(prefix):
+                key = f"{comp}.{t.name[len(prefix) :]}"
+                break
+        out.setdefault(key, t)
+    return out
+
+
+def _sides(a: TensorInventory, b: TensorInventory) -> tuple[tuple[str, str] | None, dict[str, TensorRecord],
+                                                             dict[str, TensorRecord]]:  # fmt: skip
+    ca, cb = _component_keys(a), _component_keys(b)
+    if ca is not None and cb is not None:
+        return ("(components)", "(components)"), ca, cb
     rename = find_rename([t.name for t in a.tensors], [t.name for t in b.tensors])
     pa, pb = rename or ("", "")
-    side_a = {_strip(t.name, pa): t for t in a.tensors}
-    side_b = {_strip(t.name, pb): t for t in b.tensors}
+    return rename, {_strip(t.name, pa): t for t in a.tensors}, {_strip(t.name, pb): t for t in b.tensors}
+
+
+def diff_inventories(a: TensorInventory, b: TensorInventory) -> DiffReport:
+    """Compare two inventories by tensor name (after an obvious prefix rename, or by diffusion component when
+    both name their components), shape and dtype."""
+    rename, side_a, side_b = _sides(a, b)
     added = [_side(side_b[k]) for k in side_b if k not in side_a]
     removed = [_side(side_a[k]) for k in side_a if k not in side_b]
     changed: list[TensorChange] = []
@@ -221,9 +247,7 @@ def value_pairs(
     a: TensorInventory, b: TensorInventory, report: DiffReport
 ) -> list[tuple[str, TensorRecord, TensorRecord]]:
     """The tensors whose contents `--values` compares: held by both sides (after the rename) with one shape."""
-    pa, pb = report.rename or ("", "")
-    side_a = {_strip(t.name, pa): t for t in a.tensors}
-    side_b = {_strip(t.name, pb): t for t in b.tensors}
+    _rename, side_a, side_b = _sides(a, b)
     return [(k, side_a[k], side_b[k]) for k in side_a if k in side_b and side_a[k].shape == side_b[k].shape]
 
 

@@ -93,7 +93,7 @@ def _open_url(url: str, *, endpoint: str | None, token: str | None, settings: Se
     from ..loaders.folder import read_json_source
     from ..remote.dirs import Session, open_fsspec
     from ..remote.http import Settings, display_url
-    from ..remote.hub import list_repo, parse_hf_url, resolve_url
+    from ..remote.hub import list_repo, ms_file_url, ms_list_repo, parse_hf_url, parse_ms_url, resolve_url
     from ..remote.source import FsspecSource, HttpRangeSource
 
     scheme = url.split("://", 1)[0].lower()
@@ -107,6 +107,14 @@ def _open_url(url: str, *, endpoint: str | None, token: str | None, settings: Se
             if name not in files:
                 raise NotFoundError(f"{ref.repo}@{ref.revision} has no {name}", path=url, rule="http-404")
             src = HttpRangeSource(s.client, resolve_url(s.settings.endpoint, ref.repo, commit, name), cache=s.cache)
+        elif scheme == "ms":
+            ref = parse_ms_url(url)
+            revisions = ms_list_repo(s.client, s.cache, ref)
+            name = ref.path if ref.path.endswith(".json") else posixpath.join(ref.path, "config.json")
+            if name not in revisions:
+                raise NotFoundError(f"{ref.repo}@{ref.revision} has no {name}", path=url, rule="http-404")
+            ms_url = ms_file_url(s.settings.endpoint, ref.repo, revisions[name], name)
+            src = HttpRangeSource(s.client, ms_url, cache=s.cache)
         elif scheme in ("http", "https"):
             target = url if urlsplit(url).path.endswith(".json") else urljoin(url.rstrip("/") + "/", "config.json")
             src = HttpRangeSource(s.client, target, cache=s.cache)

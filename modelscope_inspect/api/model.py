@@ -25,6 +25,7 @@ def open_model(
     progress: Progress | None = None,
     settings: Settings | None = None,
     config_beside: bool = False,
+    variant: str | None = None,
 ) -> TensorInventory:
     """Read a model file, a sharded `*.index.json`, a model folder or a URL into a `TensorInventory`.
 
@@ -33,7 +34,8 @@ def open_model(
     multi-file remote reads. Never imports or runs anything from the file.
 
     A folder's `config.json` is always read (`inv.config`); with `config_beside` so is the one next to a
-    single model file (not next to a `.gguf`, whose header holds its own hyperparameters).
+    single model file (not next to a `.gguf`, whose header holds its own hyperparameters). `variant` picks a
+    diffusers pipeline folder's weight variant (`fp16`, …).
 
     Example:
         >>> inv = open_model("gpt2/")  # doctest: +SKIP
@@ -45,12 +47,22 @@ def open_model(
 
     if isinstance(path, str) and is_url(path):
         return _open_url(
-            path, endpoint=endpoint, token=token, progress=progress, settings=settings, config_beside=config_beside
+            path,
+            endpoint=endpoint,
+            token=token,
+            progress=progress,
+            settings=settings,
+            config_beside=config_beside,
+            variant=variant,
         )
     p = Path(path)
     display = str(path)
     if path_kind(p, display):
-        return load_dir(LocalDir(p, display))
+        return load_dir(LocalDir(p, display), variant=variant)
+    if variant is not None:
+        from ..errors import UsageError
+
+        raise UsageError("--variant picks the weights of a diffusers pipeline folder", path=display, rule="options")
     folder = LocalDir(p.parent, shown={p.name: display})
     config = _config_beside(folder, p.name) if config_beside else None
     return load_file(folder, p.name, display, config=config)
@@ -80,6 +92,7 @@ def _open_url(
     progress: Progress | None,
     settings: Settings | None,
     config_beside: bool = False,
+    variant: str | None = None,
 ) -> TensorInventory:
     from ..inventory import ReadStats
     from ..loaders.folder import load_dir, load_file
@@ -89,7 +102,7 @@ def _open_url(
     target = open_target(url, endpoint=endpoint, token=token, settings=settings)
     with target.session as s:
         if target.name is None:
-            inv = load_dir(target.folder, progress)
+            inv = load_dir(target.folder, progress, variant)
         else:
             config = _config_beside(target.folder, target.name) if config_beside else None
             inv = load_file(target.folder, target.name, target.display, progress, config=config)

@@ -9,6 +9,7 @@ from ..errors import InspectError, UsageError
 from .config import open_config
 
 if TYPE_CHECKING:
+    from ..analysis.adapter import AdapterReport
     from ..analysis.hparams import HParams
     from ..analysis.params import CrossCheck, ParamReport
     from ..inventory import TensorInventory
@@ -116,3 +117,31 @@ def cross_check_for(
         return cross_check(inv)
     except InspectError:
         return None  # an unknown model type or odd config must not stop `mi inspect`
+
+
+def adapter_report_for(
+    inv: TensorInventory, base: str | None, *, endpoint: str | None = None, token: str | None = None
+) -> AdapterReport | None:
+    """For a PEFT adapter, its report against the base model's config: `base` (a config.json, a folder or a
+    URL) when given, else the base the adapter names when that is a local folder with a config.json (silently
+    none when it is not, or its config is of no known family). None for anything that is not an adapter."""
+    from pathlib import Path
+
+    from ..analysis.adapter import adapter_report
+    from ..analysis.hparams import hparams_from_cli
+
+    if "_adapter" not in inv.details:
+        if base is not None:
+            raise UsageError("--base is for PEFT adapters (a folder with adapter_config.json)", rule="options")
+        return None
+    if base is not None:
+        doc = open_config(base, endpoint=endpoint, token=token)
+        return adapter_report(inv, hparams_from_cli(config=doc, config_path=base, arch=None, dtype=None), base)
+    named = inv.details["_adapter"].get("base")
+    if isinstance(named, str) and "://" not in named and (Path(named) / "config.json").is_file():
+        try:
+            doc = open_config(named)
+            return adapter_report(inv, hparams_from_cli(config=doc, config_path=named, arch=None, dtype=None), named)
+        except InspectError:
+            pass  # the named base is not one we can count: the adapter is still reported
+    return adapter_report(inv)

@@ -50,6 +50,12 @@ def check_cmd(
             "--allow-empty-share", help="A --max-share group may match no tensor (else that is an error, exit 2)."
         ),
     ] = False,
+    vocab_consistent: Annotated[
+        bool,
+        typer.Option(
+            "--vocab-consistent", help="Fail when tokenizer ids would index past the embedding or lm_head rows."
+        ),
+    ] = False,
     config: Annotated[
         Path | None, typer.Option("--config", metavar="FILE", help="pyproject.toml to read [tool.mi.check] from.")
     ] = None,
@@ -90,6 +96,7 @@ def check_cmd(
             expect_params=parse_expect(expect_params) if expect_params is not None else None,
             max_share=tuple(parse_share(s) for s in max_share or ()),
             allow_empty_share=allow_empty_share,
+            vocab_consistent=vocab_consistent,
         )
         report = check_paths(list(paths or []), flags, config, use_config=not no_config, endpoint=endpoint, token=token)
     except InspectError as exc:

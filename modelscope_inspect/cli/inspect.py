@@ -37,6 +37,16 @@ def inspect_cmd(
             "--config", metavar="PATH", help="Cross-check the count with an HF config.json (auto in folders)."
         ),
     ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            "--variant", metavar="NAME", help="diffusers pipelines: the weight variant (default fp16 if any)."
+        ),
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", metavar="CONFIG", help="PEFT adapters: the base model's config.json, folder or URL."),
+    ] = None,
 ) -> None:
     """What is inside a model file: parameters, bytes, dtypes, modules.
 
@@ -53,14 +63,15 @@ def inspect_cmd(
     """
     one_format(json, markdown)
     from ..api.model import open_model
-    from ..api.params import cross_check_for
+    from ..api.params import adapter_report_for, cross_check_for
     from ..render.output import Output
     from ..render.progress import Reporter
 
-    inv = open_model(path, endpoint=endpoint, token=token, progress=Reporter())
+    inv = open_model(path, endpoint=endpoint, token=token, progress=Reporter(), variant=variant)
     cc = None
     if config is not None or inv.config is not None:  # the analytic cross-check needs a config.json
         cc = cross_check_for(inv, config, endpoint=endpoint, token=token)
+    adapter = adapter_report_for(inv, base, endpoint=endpoint, token=token)
     out = Output()
     if json:
         from ..render.documents.inspect import inspect_document
@@ -70,11 +81,15 @@ def inspect_cmd(
             from ..render.documents.params import cross_check_document
 
             doc["cross_check"] = cross_check_document(cc)
+        if adapter is not None:
+            from ..render.documents.params import adapter_document
+
+            doc["adapter"] = adapter_document(adapter)
         out.json(doc)
     else:
         from ..render.views.inspect import inspect_view
 
-        out.show(
-            *inspect_view(inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value, cross_check=cc),
-            markdown=markdown,
+        view = inspect_view(
+            inv, depth=depth, show_tensors=tensors, pattern=filter, sort=sort.value, cross_check=cc, adapter=adapter
         )
+        out.show(*view, markdown=markdown)

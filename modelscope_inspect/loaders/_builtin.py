@@ -7,6 +7,7 @@ from .flax_msgpack import FlaxMsgpackLoader
 from .gguf import GgufLoader
 from .keras import KerasH5Loader, KerasLoader
 from .nemo import NemoLoader
+from .numpy_arrays import NpyLoader, NpzLoader
 from .onnx import OnnxLoader
 from .openvino import OpenVinoLoader
 from .paddle import PaddleLoader
@@ -18,6 +19,7 @@ from .torchzip import TorchZipLoader
 
 register(KerasLoader())  # a zip whose first member is a .keras one: before torch-zip, which claims every zip
 register(TorchExportLoader())  # likewise: a zip whose first member is a torch.export one
+register(NpzLoader())  # before torch-zip: both are zips, an npz's first member is an .npy
 register(TorchZipLoader())
 register(TorchLegacyLoader())
 register(SafetensorsLoader())
@@ -29,3 +31,4 @@ register(NemoLoader())
 register(PaddleLoader())
 register(FlaxMsgpackLoader())
 register(TfBundleLoader())
+register(NpyLoader())

@@ -11,8 +11,6 @@ this module knows whether bytes come from a disk or a network.
 
 from __future__ import annotations
 
-import json
-import os
 import posixpath
 import re
 from collections.abc import Callable, Mapping
@@ -20,19 +18,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError
+from ..errors import InspectError, MalformedFileError, NotFoundError, UnsupportedFormatError, UsageError
 from ..inventory import FileRecord, TensorInventory, TensorRecord, TorchInfo, UnreadFile, build_inventory
+from .adapter import ADAPTER_CONFIG, load_adapter
 from .base import HEAD_BYTES, FileScan, Loader, Progress, detect, loaders
 from .gguf_split import expand_split, one_split_set
 from .identify import identify
+from .names import not_plain, read_json_source
 from .packing import apply_packing
+from .pipeline import MODEL_INDEX, load_pipeline, single_file_details
 from .source import ByteSource, LocalFile, OpenSource
+from .tokenizer import read_tokenizer, tokenizer_line
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-MAX_JSON = 64 << 20  # index.json / config.json larger than this are not real
 PREFERRED = ("model.safetensors", "pytorch_model.bin")
+VARIANT_INDEX = re.compile(
+    r"\.(safetensors|bin)\.index\.[A-Za-z0-9_]+\.json$"
+)  # diffusers: NAME.safetensors.index.fp16.json
 Scanned = tuple[str, FileScan, int]  # (name relative to the folder, what the reader found, file size)
 
 
@@ -66,25 +70,6 @@ class ModelDir(Protocol):
     def bytes_read(self) -> int:
         """Bytes fetched so far (0 where reading costs nothing worth reporting)."""
         ...
-
-
-def not_plain(name: object, display: str, *, label: str, rule: str) -> MalformedFileError | None:
-    """The error for a name that is not a plain relative file name (absolute, `..`, backslashes, URL), or None."""
-    bad = (
-        not isinstance(name, str)
-        or not name
-        or name.startswith("/")
-        or os.path.isabs(name)
-        or "\\" in name
-        or "://" in name
-        or any(p in ("", ".", "..") for p in name.split("/"))
-        or any(c in name for c in "?#\0\r\n")
-    )
-    if bad:
-        return MalformedFileError(
-            f"{label} name {name!r} is not a plain file name in the folder", path=display, rule=rule
-        )
-    return None
 
 
 class LocalDir:
@@ -123,24 +108,6 @@ class LocalDir:
 
     def bytes_read(self) -> int:
         return 0
-
-
-def read_json_source(src: ByteSource, rule: str) -> Any:
-    """Parse a small JSON file with a size cap; NaN, deep nesting and bad UTF-8 are malformed input."""
-    display = src.name
-    if src.size > MAX_JSON:
-        raise MalformedFileError(f"{src.size:,} bytes is too large for a JSON file", path=display, rule=rule)
-    raw = src.read_exact(0, src.size, "JSON file")
-    try:
-
-        def no_constants(name: str) -> None:
-            raise ValueError(f"non-standard number {name}")
-
-        return json.loads(raw.decode("utf-8"), parse_constant=no_constants)
-    except RecursionError:
-        raise MalformedFileError("JSON nested too deeply", path=display, rule=rule) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedFileError(f"not valid JSON ({exc})", path=display, rule=rule) from None
 
 
 def read_source(src: ByteSource, filename: str, rel: str) -> FileScan:
@@ -242,6 +209,8 @@ def combine(
                 files.append(FileRecord(extra_rel, extra_size))
     if index_file:
         files.insert(0, index_file)
+    if "_component_prefixes" not in details:  # a single-file diffusion checkpoint names its components
+        details.update(single_file_details(records))
     records = apply_packing(records, config, details)  # packed low-bit weights → logical counts (packing.py)
     return build_inventory(
         format=formats[0] if len(formats) == 1 else "+".join(formats) or fmt_hint,
@@ -353,7 +322,7 @@ def load_file(
 ) -> TensorInventory:
     """The model behind one file of `d`: a sharded `*.index.json`, a split GGUF part, or a single file.
     `config` (the config.json beside it, when the caller read one) is used as `load_dir` uses the folder's."""
-    if name.endswith(".index.json"):
+    if name.endswith(".index.json") or VARIANT_INDEX.search(name):
         return _load_index(d, name, display, config, progress)
     return _load_single(d, name, display, config, progress)
 
@@ -364,11 +333,15 @@ def model_names(names: list[str]) -> list[str]:
     return sorted(n for n in names if n.lower().endswith(known))
 
 
-def load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
+def load_dir(d: ModelDir, progress: Progress | None = None, variant: str | None = None) -> TensorInventory:
     """The model in folder `d`, in the order described at the top of this module, with the folder's other
-    model-type files (`unread_files`: size, format by magic bytes, why not read) and one warning naming them."""
-    inv = _load_dir(d, progress)
+    model-type files (`unread_files`: size, format by magic bytes, why not read) and one warning naming them.
+    `variant` picks a diffusers pipeline's weight variant (`fp16`; by default fp16 files when present)."""
+    inv = _load_dir(d, progress, variant)
     names = d.listing()
+    tok = read_tokenizer(d, names) if names is not None else None
+    if tok is not None:  # the tokenizer beside the weights
+        inv = replace(inv, details={**inv.details, "tokenizer": tokenizer_line(tok), "_tokenizer": tok})
     unread = unread_files(d, inv, names) if names is not None else ()
     if not unread:
         return inv
@@ -448,11 +421,20 @@ def unread_warning(unread: tuple[UnreadFile, ...], shown: int = 3) -> str:
     return "also here, not read: " + "; ".join(parts)
 
 
-def _load_dir(d: ModelDir, progress: Progress | None = None) -> TensorInventory:
+def _load_dir(d: ModelDir, progress: Progress | None = None, variant: str | None = None) -> TensorInventory:
     display = d.display
     names = d.listing()
     listed = set(names) if names is not None else None
     has: Callable[[str], bool] = (lambda n: n in listed) if listed is not None else d.exists
+    if has(MODEL_INDEX):  # a diffusers pipeline: one model of several component folders
+        return load_pipeline(
+            d, progress, load_file=load_file, combine=combine, unread_files=unread_files, variant=variant
+        )
+    if variant is not None:
+        raise UsageError("--variant picks the weights of a diffusers pipeline (a folder with model_index.json)",
+                         path=display, rule="options")  # fmt: skip
+    if has(ADAPTER_CONFIG):  # a PEFT adapter, not a model
+        return load_adapter(d, progress, load_file=load_file)
     config: Mapping[str, Any] | None = None
     if has("config.json"):
         with d.open("config.json") as src:
@@ -505,6 +487,7 @@ __all__ = [
     "index_shards",
     "load_dir",
     "load_file",
+    "not_plain",
     "read_json_source",
     "read_many",
     "read_source",

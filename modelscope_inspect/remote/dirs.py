@@ -2,6 +2,7 @@
 
 Three kinds:
 - `hf://ORG/NAME[@REV][/PATH]`: listed through the hub API (recursively), files resolved at the listed commit;
+  `ms://ORG/NAME[@REV][/PATH]` the same through ModelScope's API;
 - `http(s)://…/FILE` or `…/FOLDER/`: a plain server cannot list a folder; names are probed and the opened
   sources kept for the read that follows;
 - any other `scheme://` through fsspec when it is installed (`s3://`, `gs://`, `memory://` …).
@@ -23,7 +24,7 @@ from ..errors import LimitExceededError, MalformedFileError, NotFoundError, Usag
 from ..loaders.folder import not_plain
 from .cache import HeaderCache
 from .http import HttpClient, Settings, Stats, display_url
-from .hub import list_repo, parse_hf_url, resolve_url
+from .hub import list_repo, ms_file_url, ms_list_repo, parse_hf_url, parse_ms_url, resolve_url
 from .source import FsspecSource, HttpRangeSource, RangeSource
 
 MAX_FILES = 10_000  # files a recursive listing may name
@@ -99,6 +100,23 @@ class HubDir(_RemoteDir):
         s = self.session
         url = resolve_url(s.settings.endpoint, self._repo, self._commit, self._prefix + name)
         pinned = re.fullmatch(r"[0-9a-f]{40}", self._commit) is not None  # a commit, not a branch or tag
+        return HttpRangeSource(s.client, url, cache=s.cache, immutable=pinned, display=shown)
+
+
+class MsDir(HubDir):
+    """A folder of a ModelScope repository: files read at the commit that last changed each (pinned, so cached
+    headers stay valid) or at the revision asked for when the listing names none."""
+
+    def __init__(self, session: Session, repo: str, revisions: dict[str, str], prefix: str, display: str) -> None:
+        super().__init__(session, repo, "", prefix, list(revisions), display)
+        self._revisions = revisions
+
+    def open(self, name: str, shown: str | None = None) -> RangeSource:
+        s = self.session
+        path = self._prefix + name
+        revision = self._revisions.get(path, "master")
+        url = ms_file_url(s.settings.endpoint, self._repo, revision, path)
+        pinned = re.fullmatch(r"[0-9a-f]{40}", revision) is not None
         return HttpRangeSource(s.client, url, cache=s.cache, immutable=pinned, display=shown)
 
 
@@ -191,7 +209,7 @@ class FsspecDir(_RemoteDir):
         return FsspecSource(self._fs, self._path(name), display, self.session.settings, self.session.stats)
 
 
-RemoteDir = HubDir | HttpDir | FsspecDir
+RemoteDir = HubDir | MsDir | HttpDir | FsspecDir
 
 
 @dataclass(slots=True)
@@ -245,6 +263,17 @@ def _hub(url: str, s: Session) -> Target:
     return Target(HubDir(s, ref.repo, commit, ref.path, files, url), None, url, s)
 
 
+def _modelscope(url: str, s: Session) -> Target:
+    ref = parse_ms_url(url)
+    revisions = ms_list_repo(s.client, s.cache, ref)
+    if ref.path and ref.path in revisions:
+        folder, name = posixpath.split(ref.path)
+        return Target(MsDir(s, ref.repo, revisions, folder, url), name, url, s)
+    if ref.path and not any(f.startswith(ref.path + "/") for f in revisions):
+        raise NotFoundError(f"{ref.repo}@{ref.revision} has no file or folder {ref.path!r}", path=url, rule="http-404")
+    return Target(MsDir(s, ref.repo, revisions, ref.path, url), None, url, s)
+
+
 def _http(url: str, s: Session) -> Target:
     parts = urlsplit(url)
     shown = display_url(url)
@@ -283,6 +312,8 @@ def open_target(
     try:
         if scheme == "hf":
             return _hub(url, session)
+        if scheme == "ms":
+            return _modelscope(url, session)
         if scheme in ("http", "https"):
             return _http(url, session)
         return _fsspec(url, session)
@@ -298,4 +329,4 @@ def capped(names: list[str], display: str) -> list[str]:
     return sorted(names, key=lambda n: n.split("/"))
 
 
-__all__ = ["FsspecDir", "HttpDir", "HubDir", "Session", "Target", "capped", "open_fsspec", "open_target"]
+__all__ = ["FsspecDir", "HttpDir", "HubDir", "MsDir", "Session", "Target", "capped", "open_fsspec", "open_target"]

@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from ..errors import AccessDeniedError, InspectError, NotFoundError, RemoteError, UsageError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+MS_ENDPOINT = "https://www.modelscope.cn"  # ModelScope's hub (`ms://`)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -104,6 +105,7 @@ class Settings:
     endpoint: str = DEFAULT_ENDPOINT
     token: str | None = field(default=None, repr=False)
     token_origins: frozenset[str] = frozenset()
+    token_env: str = "HF_TOKEN"  # the variable a missing token is set in, for messages
     timeout: float = 30.0
     retries: int = 4
     backoff: float = 0.5
@@ -126,9 +128,21 @@ class Settings:
         env: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> Settings:
-        """Settings from arguments first, then `MI_HF_ENDPOINT` / `HF_ENDPOINT`, `HF_TOKEN`, `MI_REMOTE_*`."""
+        """Settings from arguments first, then `MI_HF_ENDPOINT` / `HF_ENDPOINT`, `HF_TOKEN`, `MI_REMOTE_*`; for an
+        `ms://` URL `MI_MS_ENDPOINT` / `MODELSCOPE_DOMAIN` and `MODELSCOPE_API_TOKEN` instead."""
         env = os.environ if env is None else env
-        ep = (endpoint or env.get("MI_HF_ENDPOINT") or env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).strip().rstrip("/")
+        modelscope = url is not None and url.startswith("ms://")
+        if modelscope:  # ModelScope's hub: its own endpoint and token variables
+            default = env.get("MI_MS_ENDPOINT") or (
+                f"https://{env['MODELSCOPE_DOMAIN']}" if env.get("MODELSCOPE_DOMAIN") else MS_ENDPOINT
+            )
+            ep = (endpoint or default).strip().rstrip("/")
+        else:
+            ep = (
+                (endpoint or env.get("MI_HF_ENDPOINT") or env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT)
+                .strip()
+                .rstrip("/")
+            )
         if urlsplit(ep).scheme not in ("http", "https") or not urlsplit(ep).hostname:
             raise UsageError(f"hub endpoint {display_url(ep)!r} is not an http(s) URL", rule="endpoint")
         origins = {origin(ep)}
@@ -137,6 +151,8 @@ class Settings:
             # An explicit --token also goes to the URL the user named (a private mirror), never elsewhere.
             if url and urlsplit(url).scheme in ("http", "https"):
                 origins.add(origin(url))
+        elif modelscope:
+            tok = env.get("MODELSCOPE_API_TOKEN") or None
         else:
             tok = env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None
         progress_env = env.get("MI_PROGRESS", "").strip()
@@ -144,6 +160,7 @@ class Settings:
             "endpoint": ep,
             "token": tok.strip() if tok else None,
             "token_origins": frozenset(origins),
+            "token_env": "MODELSCOPE_API_TOKEN" if modelscope else "HF_TOKEN",
             "timeout": _env_number(env, "MI_REMOTE_TIMEOUT", 30.0, 0.1, 3600),
             "retries": int(_env_number(env, "MI_REMOTE_RETRIES", 4, 0, 20)),
             "backoff": _env_number(env, "MI_REMOTE_BACKOFF", 0.5, 0, 60),
@@ -432,7 +449,7 @@ class HttpClient:
             hint = (
                 "the token was refused; check it"
                 if sent_token
-                else "the server wants a token: set HF_TOKEN (or pass --token)"
+                else f"the server wants a token: set {self.settings.token_env} (or pass --token)"
             )
             return AccessDeniedError(f"{what}: HTTP 401 unauthorized{hub}: {hint}", path=where, rule="http-401")
         if status == 403:

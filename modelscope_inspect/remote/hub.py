@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from ..errors import MalformedFileError, RemoteError, UsageError
+from ..errors import MalformedFileError, NotFoundError, RemoteError, UsageError
 from .cache import CacheEntry, HeaderCache
 from .http import HttpClient, display_url
 
@@ -112,3 +112,55 @@ def list_repo(client: HttpClient, cache: HeaderCache | None, ref: HubRef) -> tup
     sha = doc.get("sha")
     commit = sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else ref.revision
     return commit, files
+
+
+# ---- ModelScope ---------------------------------------------------------------------------------------------
+# The two calls of the `modelscope` SDK (modelscope/hub/api.py: `HubApi.get_model_files`, `get_file_download_url`):
+# - `GET {endpoint}/api/v1/models/{ORG}/{NAME}/repo/files?Revision={REV}&Recursive=True` →
+#   `{"Code": 200, "Success": true, "Data": {"Files": [{"Path", "Type": "blob"|"tree", "Size", "Revision"}]}}`
+#   (each file's `Revision` is the commit that last changed it);
+# - a file at `{endpoint}/api/v1/models/{ORG}/{NAME}/repo?Revision={REV}&FilePath={PATH}`.
+MS_DEFAULT_REVISION = "master"  # ModelScope's default branch
+
+
+def parse_ms_url(url: str) -> HubRef:
+    """`ms://ORG/NAME[@REVISION][/PATH]` → HubRef (revision `master` when none is given)."""
+    if not url.startswith("ms://"):
+        raise UsageError("expected ms://ORG/NAME[@REVISION][/PATH]", path=url, rule="ms-url")
+    try:
+        ref = parse_hf_url("hf://" + url[len("ms://") :])
+    except UsageError as exc:
+        raise UsageError(exc.message.replace("hf://", "ms://"), path=url, rule="ms-url") from None
+    explicit = "@" in url.split("://", 1)[1].split("/", 2)[1] if url.count("/") >= 3 else False
+    return ref if explicit else HubRef(ref.repo, MS_DEFAULT_REVISION, ref.path)
+
+
+def ms_file_url(endpoint: str, repo: str, revision: str, filename: str) -> str:
+    """The download URL of one file of a ModelScope repository."""
+    return f"{endpoint}/api/v1/models/{repo}/repo?Revision={quote(revision, safe='')}&FilePath={quote(filename)}"
+
+
+def ms_list_repo(client: HttpClient, cache: HeaderCache | None, ref: HubRef) -> dict[str, str]:
+    """Every file of a ModelScope repository at `ref.revision`, with the revision to read it at (the commit
+    that last changed it when the listing gives one, else the revision asked for)."""
+    endpoint = client.settings.endpoint
+    url = f"{endpoint}/api/v1/models/{ref.repo}/repo/files?Revision={quote(ref.revision, safe='')}&Recursive=True"
+    doc = get_json(client, cache, url, f"listing {ref.repo}@{ref.revision}")
+    shown = display_url(url)
+    if not isinstance(doc, dict):
+        raise MalformedFileError("ModelScope answer is not a JSON object", path=shown, rule="hub-api")
+    if doc.get("Success") is False or doc.get("Code") not in (None, 200):
+        raw = doc.get("Message")
+        message = raw[:200] if isinstance(raw, str) else "no message"
+        raise NotFoundError(f"ModelScope says: {message}", path=shown, rule="http-404")
+    data = doc.get("Data")
+    files = data.get("Files") if isinstance(data, dict) else None
+    if not isinstance(files, list):
+        raise MalformedFileError("ModelScope answer has no Data.Files list", path=shown, rule="hub-api")
+    out: dict[str, str] = {}
+    for f in files:
+        if not isinstance(f, dict) or f.get("Type") == "tree" or not isinstance(f.get("Path"), str):
+            continue
+        rev = f.get("Revision")
+        out[f["Path"]] = rev if isinstance(rev, str) and re.fullmatch(r"[0-9a-f]{40}", rev) else ref.revision
+    return out

@@ -299,7 +299,30 @@ def malformed_cases(root: Path) -> list[Case]:
     cases.append(Case("dev_zero_link", zero, "symlink to /dev/zero named like a model"))
     cases.append(Case("dev_zero", Path("/dev/zero"), "/dev/zero itself"))
     cases.append(Case("missing_path", root / "does-not-exist.safetensors", "path that does not exist"))
+    _zoo_cases(root, cases, put)
     return cases
+
+
+def _zoo_cases(root: Path, cases: list[Case], put: Callable[..., None]) -> None:
+    """diffusers pipelines, tokenizers and NumPy arrays that lie (issue 19)."""
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000000000), }"
+    header += b" " * (64 - (10 + len(header) + 1) % 64) + b"\n"
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + b"\0" * 16
+    put("npy_huge_shape.npy", npy, "npy declaring a 10^18-element array in 144 bytes", scan_exit=0)
+    escape = root / "pipeline_escape"
+    escape.mkdir()
+    (root / "outside").mkdir()
+    (escape / "model_index.json").write_text(
+        '{"_class_name": "X", "../outside": ["diffusers", "UNet2DConditionModel"]}'
+    )
+    cases.append(Case("pipeline_escape", escape, "model_index.json naming a component folder outside the pipeline"))
+    huge = root / "tokenizer_huge"
+    huge.mkdir()
+    (huge / "model.safetensors").write_bytes(st_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}},
+                                                      b"\0" * 8))  # fmt: skip
+    with open(huge / "tokenizer.json", "wb") as f:
+        f.truncate(65 << 20)  # sparse: 65 MiB declared, nothing on disk
+    cases.append(Case("tokenizer_huge", huge, "a 65 MiB tokenizer.json beside the weights", scan_exit=0))
 
 
 # --- exploits ------------------------------------------------------------------------------------------------

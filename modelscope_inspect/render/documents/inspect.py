@@ -93,6 +93,24 @@ def inspect_document(
             if inv.unread_files
             else {}
         ),
+        # Folders with a tokenizer only: config vocab_size vs tokenizer size vs embedding / lm_head rows.
+        **({"vocabulary": _vocabulary(inv)} if "_tokenizer" in inv.details else {}),
         # Remote inspection only: body bytes that crossed the network (see README "Remote models").
         **({"bytes_read": inv.read.bytes_read} if inv.read is not None else {}),
+    }
+
+
+def _vocabulary(inv: TensorInventory) -> dict[str, Any] | None:
+    from ...analysis.vocab import vocab_report
+
+    rep = vocab_report(inv)
+    if rep is None:
+        return None
+    return {
+        "tokenizer_kind": rep.tokenizer_kind,
+        "tokenizer_size": rep.tokenizer_size,
+        "ids_needed": rep.needed,
+        "config_vocab_size": rep.config_vocab,
+        "tables": [{"name": t.name, "rows": t.rows, "ok": t.ok, "note": t.note} for t in rep.tables],
+        "consistent": rep.consistent,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...analysis.adapter import AdapterReport
 from ...analysis.hparams import HParams
 from ...analysis.params import CrossCheck, ParamReport
 from . import envelope
@@ -84,4 +85,23 @@ def cross_check_document(cc: CrossCheck) -> dict[str, Any]:
         "terms": [{"name": n, "analytic": a, "file": f, "difference": f - a} for n, a, f in cc.terms],
         "unmatched": [{"name": n, "params": p} for n, p in cc.unmatched],
         "notes": list(cc.notes),
+    }
+
+
+def adapter_document(rep: AdapterReport) -> dict[str, Any]:
+    """The `adapter` block of `mi inspect --json` for a PEFT adapter."""
+    return {
+        "method": rep.method,
+        "r": rep.r,
+        "alpha": rep.alpha,
+        "targets": list(rep.targets) if isinstance(rep.targets, tuple) else rep.targets,
+        "base_model": rep.base,
+        "params": rep.params,
+        "base_params": rep.base_params,
+        "base_config": rep.base_source,
+        "share": rep.share,
+        "terms": [
+            {"target": t.target, "modules": t.modules, "params": t.params, "formula": t.formula, "agrees": t.agrees}
+            for t in rep.terms
+        ],
     }

@@ -36,6 +36,11 @@ def shown(x: RuleResult) -> tuple[str, str]:
         return ("pickle (refused: unsafe globals)" if x.refused else str(x.measured)), "no pickle-based file"
     if rule == "max-share":
         return f"{x.measured:.1%} ({x.params or 0:,} params)", f"{x.limit:.1%}"
+    if rule == "vocab-consistent":
+        m = x.measured
+        rows = ", ".join(f"{r:,}" for r in m["tables"].values()) or "none"
+        config = f", config {m['config']:,}" if m["config"] is not None else ""
+        return f"ids 0..{m['ids_needed'] - 1:,} ({m['tokenizer']:,} tokens{config}), rows {rows}", "ids < rows"
     return str(x.measured), str(x.limit)
 
 

@@ -42,7 +42,10 @@ def diff_view(r: DiffReport) -> list[RenderableType]:
     rows.append(("result", verdict))
     if r.rename:
         pa, pb = r.rename
-        rows.append(("rename", f"{r.renamed:,} names map by prefix {pa or '(none)'!r} → {pb or '(none)'!r}"))
+        if pa == pb == "(components)":  # a diffusers pipeline and a single-file checkpoint, paired by component
+            rows.append(("rename", f"{r.renamed:,} names map by diffusion component (unet, vae, text encoders)"))
+        else:
+            rows.append(("rename", f"{r.renamed:,} names map by prefix {pa or '(none)'!r} → {pb or '(none)'!r}"))
     rows.append(
         (
             "tensors",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from rich.console import RenderableType
 from rich.text import Text
 
+from ...analysis.adapter import AdapterReport
 from ...analysis.params import CrossCheck
 from ...analysis.tree import Group, module_tree
+from ...analysis.vocab import VocabReport, vocab_report
 from ...inventory import TensorInventory, TensorRecord
 from ..documents.inspect import section_rows, select_tensors
 from ..layout import NBSP, Bar, Column, Hang, Para, Table, bullets, grid
@@ -51,6 +53,8 @@ def _header(inv: TensorInventory) -> Table:
         rows.append(("read", f"{human_bytes(read)} ({read:,} bytes) in {requests} requests{share}"))
     # Format-specific facts a reader chose to show (ONNX opset, GGUF architecture, …); `name ×3` stays whole.
     for key, value in inv.details.items():
+        if key.startswith("_"):  # for the commands, not for people (a pipeline's component prefixes)
+            continue
         if isinstance(value, dict):
             value = ", ".join(f"{k}{NBSP}×{v}" if isinstance(v, int) else f"{k}={v}" for k, v in value.items())
         rows.append((str(key), str(value)))
@@ -122,6 +126,17 @@ def _tensor_table(rows: list[TensorRecord]) -> Table:
     return t
 
 
+def _vocab(rep: VocabReport) -> Table:
+    t = Table(Column("vocabulary", wrap=True), Column("size", "right"), Column("", wrap=True), title="vocabulary")
+    ids = f"ids 0..{rep.needed - 1:,}" if rep.needed != rep.tokenizer_size else ""
+    t.add_row(f"tokenizer ({rep.tokenizer_kind})", f"{rep.tokenizer_size:,}", ids)
+    if rep.config_vocab is not None:
+        t.add_row("config vocab_size", f"{rep.config_vocab:,}", "")
+    for tab in rep.tables:
+        t.add_row(tab.name, f"{tab.rows:,}", tab.note if tab.ok else f"✗ {tab.note}")
+    return t
+
+
 def inspect_view(
     inv: TensorInventory,
     *,
@@ -130,6 +145,7 @@ def inspect_view(
     pattern: str | None = None,
     sort: str = "file",
     cross_check: CrossCheck | None = None,
+    adapter: AdapterReport | None = None,
 ) -> list[RenderableType]:
     """The renderables `mi inspect` prints, top to bottom (the config cross-check last, when there is one)."""
     parts: list[RenderableType] = [_header(inv), "", _dtype_table(inv), "", _tree(inv, depth)]
@@ -149,8 +165,15 @@ def inspect_view(
             parts += ["", Para(f"no tensor matches {pattern!r} (--filter is a glob on the full name, e.g. '*.weight')")]
     if inv.warnings:
         parts += ["", bullets(inv.warnings, "  ", title="warnings:", style="yellow")]
+    vocab = vocab_report(inv)
+    if vocab is not None:
+        parts += ["", _vocab(vocab)]
     if cross_check is not None:
         from .params import cross_check_view
 
         parts += ["", *cross_check_view(cross_check)]
+    if adapter is not None:
+        from .params import adapter_view
+
+        parts += ["", *adapter_view(adapter)]
     return parts

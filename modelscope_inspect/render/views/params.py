@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import RenderableType
 from rich.text import Text
 
+from ...analysis.adapter import AdapterReport
 from ...analysis.params import CrossCheck, ParamReport
 from ..documents.params import params_body
 from ..layout import NBSP, Bar, Column, Table, bullets, grid
@@ -103,3 +104,26 @@ def cross_check_view(cc: CrossCheck) -> list[RenderableType]:
     if lines:
         out.append(bullets(lines, "  "))
     return out
+
+
+def adapter_view(rep: AdapterReport) -> list[RenderableType]:
+    """The adapter's parameters per target module, beside `mi params --lora-r R --lora-targets T` of its base."""
+    t = Table(
+        Column("target", wrap=True),
+        Column("modules", "right"),
+        Column("in file", "right"),
+        Column("mi params", "right"),
+        Column("", wrap=True),
+        title=f"adapter vs mi params --lora-r {rep.r if rep.r is not None else '?'} --lora-targets …",
+    )
+    for term in rep.terms:
+        formula = f"{term.formula:,}" if term.formula is not None else "-"
+        verdict = {True: "agrees", False: "differs", None: ""}[term.agrees]
+        t.add_row(term.target, f"{term.modules:,}", f"{term.params:,}", formula, verdict)
+    rows: list[tuple[str, str]] = [("adapter params", f"{rep.params:,} ({human_count(rep.params)})")]
+    if rep.base_params is not None and rep.share is not None:
+        rows.append(("base params", f"{rep.base_params:,} ({human_count(rep.base_params)}) from {rep.base_source}"))
+        rows.append(("share", f"{100 * rep.share:.3f}% of the base"))
+    else:
+        rows.append(("base params", "unknown: give --base CONFIG (the base model's config.json, folder or URL)"))
+    return [t, "", grid(rows)]
