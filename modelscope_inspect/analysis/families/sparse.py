@@ -277,6 +277,8 @@ def _read_dbrx(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, Any]:
     attn, ffn = _nested(config, "attn_config", path), _nested(config, "ffn_config", path)
     defaults = {"kv_n_heads": 1, "ffn_hidden_size": 3584, "moe_num_experts": 4, "moe_top_k": 1}
     merged = {**defaults, **attn, **ffn}
+    _topk(_int(merged, "moe_top_k", path), _int(merged, "moe_num_experts", path), "ffn_config.moe_top_k",
+          "ffn_config.moe_num_experts", path)  # fmt: skip
     return {
         "kv_heads": _int(merged, "kv_n_heads", path),
         "d_ff": _int(merged, "ffn_hidden_size", path),
@@ -330,6 +332,8 @@ def _gpt_oss(hp: HParams, b: Build) -> None:
 def _read_gpt_oss(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, Any]:
     # GptOssConfig: even-numbered layers (0, 2, …) slide, odd ones attend to everything.
     types = _layer_types(config, v, lambda i: bool((i + 1) % 2))
+    e, k = _int(config, "num_local_experts", v["path"]), _int(config, "num_experts_per_tok", v["path"])
+    _topk(k, e, "num_experts_per_tok", "num_local_experts", v["path"])
     return {"bias": bool(config.get("attention_bias", True)), "layer_types": types}
 
 
@@ -547,7 +551,7 @@ FAMILIES: tuple[Family, ...] = (
         model_types=("deepseek_v2",), architectures=("DeepseekV2ForCausalLM",), keys=_DEEPSEEK_KEYS,
         defaults={"vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
                   "num_attention_heads": 32, "max_position_embeddings": 2048, "attention_bias": False,
-                  "mlp_bias": False, "first_k_dense_replace": 0, "kv_lora_rank": 512, "q_lora_rank": 1536,
+                  "mlp_bias": False, "first_k_dense_replace": 0, "q_lora_rank": 1536,
                   "n_routed_experts": 64, "n_shared_experts": 2, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
                   "v_head_dim": 128, "num_experts_per_tok": None, "moe_intermediate_size": 1407,
                   "tie_word_embeddings": False},
@@ -558,7 +562,7 @@ FAMILIES: tuple[Family, ...] = (
         model_types=("deepseek_v3",), architectures=("DeepseekV3ForCausalLM",), keys=_DEEPSEEK_KEYS,
         defaults={"vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432, "num_hidden_layers": 61,
                   "num_attention_heads": 128, "num_key_value_heads": 128, "max_position_embeddings": 4096,
-                  "attention_bias": False, "first_k_dense_replace": 3, "kv_lora_rank": 512, "q_lora_rank": 1536,
+                  "attention_bias": False, "first_k_dense_replace": 3, "q_lora_rank": 1536,
                   "n_routed_experts": 256, "n_shared_experts": 1, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
                   "v_head_dim": 128, "num_experts_per_tok": 8, "moe_intermediate_size": 2048,
                   "tie_word_embeddings": False},
