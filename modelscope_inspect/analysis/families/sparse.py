@@ -234,7 +234,7 @@ def _mla_cache(hp: HParams) -> CacheLayout:
     h, nope, vd = hp.n_heads, int(hp.get("qk_nope_head_dim")), int(hp.get("v_head_dim"))
     return CacheLayout(
         kvr + rope,
-        "kv_lora_rank + qk_rope_head_dim (the latent)",
+        "kv_lora_rank + qk_rope_head_dim",
         expanded_per_token=h * (nope + rope + vd),
         expanded_formula="heads·(qk_nope + qk_rope + v_head_dim)",
     )
@@ -611,6 +611,6 @@ FAMILIES: tuple[Family, ...] = (
                   "attn_layer_period": 8, "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4,
                   "mamba_expand": 2, "mamba_dt_rank": "auto", "mamba_conv_bias": True, "mamba_proj_bias": False,
                   "tie_word_embeddings": False},
-        tied=False, read=_read_jamba, memory=MemoryFacts(cache=_mamba_cache),
+        tied=False, read=_read_jamba, memory=MemoryFacts(rotary="none", cache=_mamba_cache),
     ),
 )  # fmt: skip
