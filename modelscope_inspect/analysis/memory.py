@@ -666,9 +666,8 @@ def _assumptions(
             "inference working set: tensors live at the peak of a no-grad prefill with HF's implementation "
             "(checked against the CPU allocator's peak for gpt2 and llama); the logits cover every position"
         )
-    out.append(
-        f"FLOPs: 2 per matmul parameter per token + 4·L·s·(a·hd) attention at s = {opts.seq} (no causal halving)"
-    )
+    attn = "2·L·s·heads·(qk + v dims) latent" if kv.expanded_per_token else "4·L·s·(a·hd)"
+    out.append(f"FLOPs: 2 per matmul parameter per token + {attn} attention at s = {opts.seq} (no causal halving)")
     return out
 
 
