@@ -97,20 +97,19 @@ def _mla_attention(hp: HParams, b: Build, n: int) -> None:
     qk = nope + rope
     if qr is None:
         q = lin(d, h * qk, False)
-        q_f = "d·heads·(nope + rope)"
         b.linear("q_proj", d, h * qk, n)
     else:
         q = lin(d, qr, bias) + qr + qr * h * qk
-        q_f = "d·q_lora + q_lora (norm) + q_lora·heads·(nope + rope)"
         b.linear("q_a_proj", d, qr, n)
         b.linear("q_b_proj", qr, h * qk, n)
     kv = lin(d, kvr + rope, bias) + kvr + kvr * h * (nope + vd)
     o = lin(h * vd, d, bias)
+    # The widths are in the assumption below; the formula names the blocks so that it fits a table cell.
     b.term(
         "attention (MLA)",
         q + kv + o,
         n,
-        f"{q_f} + d·(kv_lora + rope) + kv_lora (norm) + kv_lora·heads·(nope + v) + heads·v·d" + when(bias, " + biases"),
+        ("q_proj" if qr is None else "q_a, q_b + norm") + " + kv_a, kv_b + norm + o_proj" + when(bias, " + biases"),
         (layer_re("layers", r"\d+", "self_attn"),),
     )
     b.linear("kv_a_proj_with_mqa", d, kvr + rope, n)
@@ -145,7 +144,7 @@ def _deepseek(hp: HParams, b: Build) -> None:
 
     b.term("dense mlp", gated(ff), first_dense, "3·d·d_ff" + when(mlp_bias, " + biases"),
            (mlp_pat + r"(gate|up|down)_proj\.",))  # fmt: skip
-    b.term("router", e * d, sparse, "experts·d (fp32)", (mlp_pat + r"gate\.weight$",))
+    b.term("router", e * d, sparse, "experts·d", (mlp_pat + r"gate\.weight$",))
     expert = 3 * d * moe_ff
     b.term(
         "routed experts",
@@ -159,7 +158,7 @@ def _deepseek(hp: HParams, b: Build) -> None:
         "shared experts",
         gated(shared * moe_ff),
         sparse,
-        "3·d·(n_shared·moe_d_ff)" + when(mlp_bias, " + biases") + " (always active)",
+        "3·d·n_shared·moe_d_ff" + when(mlp_bias, " + biases"),
         (mlp_pat + r"shared_experts\.",),
     )
     b.term("norms", 2 * d, n, "2 RMSNorm", (layer_re("layers", r"\d+", r"(input_layernorm|post_attention_layernorm)"),))
@@ -212,9 +211,10 @@ def _read_deepseek(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, An
         "moe_intermediate_size": _int(config, "moe_intermediate_size", path),
         "n_shared_experts": _int(config, "n_shared_experts", path, zero_ok=True),
         "first_k_dense_replace": _int(config, "first_k_dense_replace", path, zero_ok=True),
-        "mlp_bias": bool(config.get("mlp_bias", False)) and config.get("model_type") != "deepseek_v3",
         "moe_layer_freq": config.get("moe_layer_freq"),
     }
+    if config.get("model_type") != "deepseek_v3":  # DeepseekV3MLP has no bias switch
+        extras["mlp_bias"] = bool(config.get("mlp_bias", False))
     e = _int(config, "n_routed_experts", path)
     raw_k = config.get("num_experts_per_tok")
     k = None if raw_k is None else _int(config, "num_experts_per_tok", path)
