@@ -235,9 +235,14 @@ def _moe(hp: HParams, cfg: Mapping[str, Any], norm_topk: bool) -> dict[str, Any]
     if not hp.num_experts:
         return {}
     moe_ff = hp.get("moe_intermediate_size")
-    if moe_ff is None:  # every layer sparse, the experts as wide as d_ff (mixtral)
+    if moe_ff is None:  # the experts as wide as d_ff; every layer sparse (mixtral) or every k-th one (jamba)
         topk = bool(cfg.get("norm_topk_prob", norm_topk))
-        return {"moe_layers": hp.layers, "moe_ff": hp.d_ff or 0, "norm_topk": topk}
+        period = hp.get("expert_layer_period")
+        n = hp.layers
+        if period:
+            offset = int(hp.get("expert_layer_offset", 0) or 0)
+            n = sum(1 for i in range(hp.layers) if i % int(period) == offset)
+        return {"moe_layers": n, "moe_ff": hp.d_ff or 0, "norm_topk": topk}
     step = int(hp.get("decoder_sparse_step", 1) or 1)
     dense = set(hp.get("mlp_only_layers", ()) or ()) | set(range(int(hp.get("first_k_dense_replace", 0) or 0)))
     n = sum(1 for i in range(hp.layers) if i not in dense and (i + 1) % step == 0)
