@@ -187,7 +187,9 @@ def test_every_known_model_type_has_a_preset() -> None:
             {"model_type": mt, "vocab_size": 64, "hidden_size": 32, "n_embd": 32, "d_model": 32, "num_layers": 2,
              "num_hidden_layers": 2, "n_layer": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
              "n_head": 4, "num_heads": 4, "padded_vocab_size": 64, "head_dim": 8, "kv_channels": 8, "d_kv": 8,
-             "encoder_attention_heads": 4, "decoder_attention_heads": 4}
+             "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+             # DeepSeek's latent width has no default mi takes; Mamba-2 needs expand·d = heads·head_dim.
+             "kv_lora_rank": 8, "expand": 1, "n_groups": 1}
         )  # fmt: skip
         assert hp.arch in PRESETS
         assert count_params(hp).total_params > 0

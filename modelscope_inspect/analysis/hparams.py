@@ -279,6 +279,12 @@ class HParams:
             if isinstance(layer_types_raw, list) and all(isinstance(t, str) for t in layer_types_raw)
             else None,
         }
+        num_experts = config.get("num_local_experts") or config.get("num_experts")
+        experts_per_token = config.get("num_experts_per_tok")
+        # A family's reader may replace these (DeepSeek's n_routed_experts, DBRX's nested ffn_config).
+        read["d_ff"] = values["d_ff"]
+        read["num_experts"] = num_experts if _is_int(num_experts) else None
+        read["experts_per_token"] = experts_per_token if _is_int(experts_per_token) else None
         tied_raw = config.get("tie_word_embeddings")
         read["tied"] = bool(tied_raw) if tied_raw is not None else fam.tied
         extras: dict[str, Any] = {}
@@ -290,8 +296,6 @@ class HParams:
 
         if fam.heads == "generic" and head_kind(archs)[0] in ("seq-cls", "token-cls"):
             extras.setdefault("num_labels", num_labels(config))
-        num_experts = config.get("num_local_experts") or config.get("num_experts")
-        experts_per_token = config.get("num_experts_per_tok")
         sliding = read["sliding_window"]
         dtype_raw = config.get("torch_dtype") or config.get("dtype")
         torch_dtype = _dtype_name(dtype_raw, path=path) if isinstance(dtype_raw, str) else None
@@ -303,7 +307,7 @@ class HParams:
             heads=values["heads"],
             kv_heads=read["kv_heads"],
             head_dim=values["head_dim"],
-            d_ff=values["d_ff"],
+            d_ff=read["d_ff"],
             max_positions=values["max_positions"],
             tied=read["tied"],
             bias=read["bias"],
@@ -316,8 +320,8 @@ class HParams:
             if isinstance(sliding, int) and not isinstance(sliding, bool) and sliding > 0
             else None,
             layer_types=read["layer_types"],
-            num_experts=num_experts if _is_int(num_experts) else None,
-            experts_per_token=experts_per_token if _is_int(experts_per_token) else None,
+            num_experts=read["num_experts"],
+            experts_per_token=read["experts_per_token"],
             torch_dtype=torch_dtype,
             model_type=config.get("model_type") if isinstance(config.get("model_type"), str) else None,
             architectures=archs,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dtypes import PRECISIONS, lookup, precision_of
 from ..errors import MalformedFileError, UsageError
+from .families.base import CacheLayout
 from .hparams import HParams
 
 if TYPE_CHECKING:
@@ -236,16 +237,22 @@ def _moe(hp: HParams, cfg: Mapping[str, Any], norm_topk: bool) -> dict[str, Any]
     if not hp.num_experts:
         return {}
     moe_ff = hp.get("moe_intermediate_size")
-    if moe_ff is None:  # every layer sparse, the experts as wide as d_ff (mixtral)
+    if moe_ff is None:  # the experts as wide as d_ff; every layer sparse (mixtral) or every k-th one (jamba)
         topk = bool(cfg.get("norm_topk_prob", norm_topk))
-        return {"moe_layers": hp.layers, "moe_ff": hp.d_ff or 0, "norm_topk": topk}
+        period = hp.get("expert_layer_period")
+        n = hp.layers
+        if period:
+            offset = int(hp.get("expert_layer_offset", 0) or 0)
+            n = sum(1 for i in range(hp.layers) if i % int(period) == offset)
+        return {"moe_layers": n, "moe_ff": hp.d_ff or 0, "norm_topk": topk}
     step = int(hp.get("decoder_sparse_step", 1) or 1)
-    dense = set(hp.get("mlp_only_layers", ()) or ())
+    dense = set(hp.get("mlp_only_layers", ()) or ()) | set(range(int(hp.get("first_k_dense_replace", 0) or 0)))
     n = sum(1 for i in range(hp.layers) if i not in dense and (i + 1) % step == 0)
     return {
         "moe_layers": n,
         "moe_ff": int(moe_ff),
-        "shared_ff": int(hp.get("shared_expert_intermediate_size", 0) or 0),
+        "shared_ff": int(hp.get("shared_expert_intermediate_size", 0) or 0)
+        or int(moe_ff) * int(hp.get("n_shared_experts", 0) or 0),
         "norm_topk": bool(cfg.get("norm_topk_prob", norm_topk)),
     }
 
@@ -308,12 +315,31 @@ class MemoryTerm:
 
 @dataclass(frozen=True, slots=True)
 class KVCache:
-    """KV-cache size: total bytes, bytes per token (all layers), cached tokens per layer."""
+    """KV-cache size: total bytes, bytes per token (all layers), cached tokens per layer.
+
+    `per_token_formula` says what one token stores; for latent attention (MLA) `expanded_per_token` is what the
+    per-head keys and values the layers rebuild from it would take (not kept by transformers' cache)."""
 
     bytes: int
     per_token: int
     tokens_per_layer: tuple[int, ...]
     notes: tuple[str, ...] = ()
+    per_token_formula: str = "2·L·kv_heads·head_dim·bytes"
+    expanded_per_token: int | None = None
+    expanded_formula: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StateCache:
+    """What state-space (Mamba) layers keep per sequence, whatever the sequence length: a conv state in the
+    activation dtype and an ssm state in fp32 per layer, as transformers' `LinearAttentionLayer` holds them."""
+
+    bytes: int
+    per_layer: int  # bytes of one layer for one sequence
+    layers: int
+    conv_bytes: int  # one layer, one sequence
+    ssm_bytes: int
+    formula: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +367,7 @@ class MemoryReport:
     flops_terms: tuple[MemoryTerm, ...]
     assumptions: tuple[str, ...]
     hparams: dict[str, Any] = field(default_factory=dict)
+    state: StateCache | None = None  # state-space layers (mamba, mamba2, jamba); None: the model has none
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -361,41 +388,95 @@ def weight_bytes(params: int, precision: Precision, group_size: int | None = Non
 # KV cache
 
 
+_SSM_KIND = "mamba"  # layer type of a state-space layer (families/sparse.py): a state, no keys and values
+
+
+def _layout(hp: HParams) -> CacheLayout | None:
+    from .families import family
+
+    make = family(hp.arch).memory.cache
+    return make(hp) if make is not None else None
+
+
 def kv_cache(hp: HParams, opts: MemoryOptions) -> KVCache:
     """`2 × layers × kv_heads × head_dim × tokens × batch × bytes`, per layer type.
 
     Sliding-window layers hold `min(seq, window − 1)` tokens: what transformers 5's `DynamicSlidingWindowLayer`
     keeps after a forward (it slices the last `window − 1` keys; the new token makes `window`). Encoder-only
     models have no cache; encoder-decoders add a cross-attention cache over an encoder input of `seq` tokens.
+    Families whose cache is laid out otherwise say so in their record: DeepSeek's latent attention caches the
+    compressed latent (`kv_lora_rank + qk_rope_head_dim` per token and layer), Mamba layers cache no tokens at all
+    (their state is `state_cache`).
     """
     if hp.is_encoder_only:
         return KVCache(0, 0, (), ("encoder-only model: no KV cache",))
-    _heads(hp)  # names the missing key if the config has no heads
-    kv_dim = hp.n_kv_heads * hp.d_head
-    per_layer_token = 2 * kv_dim * BITS[opts.kv]  # bits for one token in one layer
+    layout = _layout(hp)
+    kinds = hp.attention_layer_types
+    if layout is not None and not layout.kv_per_token:
+        return KVCache(0, 0, (0,) * len(kinds), ("state-space layers only: no KV cache (see the state)",), "0")
+    if layout is not None:
+        per_layer_token = layout.kv_per_token * BITS[opts.kv]
+        formula = f"L·({layout.kv_formula})·bytes"
+    else:
+        _heads(hp)  # names the missing key if the config has no heads
+        per_layer_token = 2 * hp.n_kv_heads * hp.d_head * BITS[opts.kv]  # bits for one token in one layer
+        formula = "2·L·kv_heads·head_dim·bytes"
     tokens: list[int] = []
     notes: list[str] = []
-    for kind in hp.attention_layer_types:
-        if kind == "sliding_attention" and hp.sliding_window:
+    for kind in kinds:
+        if kind == _SSM_KIND:
+            tokens.append(0)
+        elif kind == "sliding_attention" and hp.sliding_window:
             tokens.append(min(opts.seq, hp.sliding_window - 1))
         else:
             tokens.append(opts.seq)
-    if any(k == "sliding_attention" for k in hp.attention_layer_types) and hp.sliding_window:
-        n = sum(1 for k in hp.attention_layer_types if k == "sliding_attention")
+    if any(k == "sliding_attention" for k in kinds) and hp.sliding_window:
+        n = sum(1 for k in kinds if k == "sliding_attention")
         notes.append(
             f"{n} sliding-window layer(s) (window {hp.sliding_window}) keep min(seq, window−1) tokens, as "
             "transformers' DynamicSlidingWindowLayer does after a forward; right after a prefill longer than "
             "the window those tokens are a view into the prefill's full-length tensor until the next step"
         )
+    n_ssm = sum(1 for k in kinds if k == _SSM_KIND)
+    if n_ssm:
+        notes.append(f"only the {len(kinds) - n_ssm} attention layers cache keys and values; {n_ssm} Mamba layers "
+                     "keep a fixed-size state instead")  # fmt: skip
     bits = sum(t * per_layer_token for t in tokens) * opts.batch
-    per_token_bits = per_layer_token * len(tokens)
+    n_cached = sum(1 for k in kinds if k != _SSM_KIND)
+    per_token_bits = per_layer_token * n_cached
+    expanded = None
+    expanded_f = ""
+    if layout is not None and layout.expanded_per_token:
+        expanded = (layout.expanded_per_token * BITS[opts.kv] * n_cached + 7) // 8
+        expanded_f = f"L·({layout.expanded_formula})·bytes"
+        notes.append(
+            f"latent attention: transformers caches the compressed latent ({layout.kv_per_token} values per token and "
+            f"layer: {layout.kv_formula}) and rebuilds the per-head keys and values ({layout.expanded_per_token} "
+            "values per token and layer) at every step; those are not kept"
+        )
     if hp.is_encoder_decoder:
         enc_bits = per_layer_token * opts.seq * opts.batch * hp.layers
         bits += enc_bits
         notes.append(
             "encoder-decoder: cross-attention cache over an encoder input of seq tokens in every decoder layer"
         )
-    return KVCache((bits + 7) // 8, (per_token_bits + 7) // 8, tuple(tokens), tuple(notes))
+    return KVCache(
+        (bits + 7) // 8, (per_token_bits + 7) // 8, tuple(tokens), tuple(notes), formula, expanded, expanded_f
+    )
+
+
+def state_cache(hp: HParams, opts: MemoryOptions) -> StateCache | None:
+    """Bytes the state-space layers keep for `opts.batch` sequences, independent of `opts.seq`: per layer a conv
+    state (`conv_kernel` inputs of the convolution, in the activation dtype) and an ssm state (fp32)."""
+    layout = _layout(hp)
+    n = sum(1 for k in hp.attention_layer_types if k == _SSM_KIND)
+    if layout is None or not n or not (layout.conv_state or layout.ssm_state):
+        return None
+    conv = layout.conv_state * _b(opts.act_dtype)
+    ssm = layout.ssm_state * 4
+    per_layer = conv + ssm
+    formula = f"{layout.state_formula} (conv in {opts.act_dtype}, ssm in fp32)"
+    return StateCache(per_layer * n * opts.batch, per_layer, n, conv, ssm, formula)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -544,10 +625,13 @@ def _assumptions(
             f"group quantization (int8/int4 rows): per {opts.group_size} weights one fp16 scale and one zero "
             "point of the weight's width (GPTQ/AWQ layout); every parameter quantized"
         )
-    out.append(
-        f"KV cache: 2·layers·kv_heads·head_dim·tokens·batch at {opts.kv}, kv_heads={hp.n_kv_heads}, "
-        f"head_dim={hp.d_head}"
-    )
+    if kv.per_token_formula.startswith("2·L·kv_heads"):
+        out.append(
+            f"KV cache: 2·layers·kv_heads·head_dim·tokens·batch at {opts.kv}, kv_heads={hp.n_kv_heads}, "
+            f"head_dim={hp.d_head}"
+        )
+    else:
+        out.append(f"KV cache: {kv.per_token_formula}·tokens·batch at {opts.kv} (this family's cache layout)")
     out.extend(f"KV cache: {n}" for n in kv.notes)
     compute = "weights quantized, compute in fp16" if opts.dtype not in FLOAT_COMPUTE else "the compute dtype"
     out.append(f"activations in {dt} ({compute})")
@@ -594,9 +678,8 @@ def _assumptions(
             "inference working set: tensors live at the peak of a no-grad prefill with HF's implementation "
             "(checked against the CPU allocator's peak for gpt2 and llama); the logits cover every position"
         )
-    out.append(
-        f"FLOPs: 2 per matmul parameter per token + 4·L·s·(a·hd) attention at s = {opts.seq} (no causal halving)"
-    )
+    attn = "2·L·s·heads·(qk + v dims) latent" if kv.expanded_per_token else "4·L·s·(a·hd)"
+    out.append(f"FLOPs: 2 per matmul parameter per token + {attn} attention at s = {opts.seq} (no causal halving)")
     return out
 
 
@@ -740,13 +823,24 @@ def flops(hp: HParams, params: int, prof: Profile, opts: MemoryOptions) -> tuple
     attend to at most `window` keys) and training ≈ 3× forward (+1 forward with full recompute, +the attention
     term with selective recompute)."""
     n_mm, n_formula = matmul_params(hp, params, prof)
-    qd = _heads(hp) * hp.d_head
+    kinds = hp.attention_layer_types
+    layout = _layout(hp)
     attn = 0
-    for kind in hp.attention_layer_types:
-        ctx = min(opts.seq, hp.sliding_window) if kind == "sliding_attention" and hp.sliding_window else opts.seq
-        attn += 4 * ctx * qd
+    qd = 0
+    if any(k != _SSM_KIND for k in kinds):
+        # q·kᵀ and probabilities·v: 2·ctx·(a·hd) each; latent attention multiplies the rebuilt per-head keys
+        # (nope + rope wide) and values (v_head_dim wide): 2·ctx·heads·(nope + rope + v) together.
+        expanded = layout.expanded_per_token if layout is not None else None
+        qd = _heads(hp) * hp.d_head
+        for kind in kinds:
+            if kind == _SSM_KIND:
+                continue
+            ctx = min(opts.seq, hp.sliding_window) if kind == "sliding_attention" and hp.sliding_window else opts.seq
+            attn += 2 * ctx * expanded if expanded else 4 * ctx * qd
     if hp.is_encoder_decoder and hp.encoder_layers:
-        attn += 4 * opts.seq * qd * (hp.encoder_layers + hp.layers)  # encoder self- and decoder cross-attention
+        attn += (
+            4 * opts.seq * _heads(hp) * hp.d_head * (hp.encoder_layers + hp.layers)
+        )  # encoder self- and decoder cross-attention
     fwd = 2 * n_mm + attn
     train = 3 * fwd
     train_f = "3 × forward"
@@ -756,7 +850,13 @@ def flops(hp: HParams, params: int, prof: Profile, opts: MemoryOptions) -> tuple
         train, train_f = 3 * fwd + attn, "3 × forward + attention term (selective recompute)"
     terms = [
         MemoryTerm("matmul parameters N_matmul", n_mm, n_formula),
-        MemoryTerm("forward per token", fwd, "2·N_matmul + 4·L·s·(a·hd)"),
+        MemoryTerm(
+            "forward per token",
+            fwd,
+            "2·N_matmul + 2·L·s·heads·(qk + v dims)"
+            if layout is not None and layout.expanded_per_token
+            else "2·N_matmul + 4·L·s·(a·hd)",
+        ),
         MemoryTerm("training per token", train, train_f),
     ]
     return fwd, train, terms
@@ -779,8 +879,11 @@ def estimate_memory(
     """Every memory term for `hp` with `params` parameters under `opts`; `stored` is the file's bytes as stored."""
     opts.validate()
     prof = profile_for(hp, config)
-    d_ff = _d_ff(hp, config)
     kv = kv_cache(hp, opts)
+    state = state_cache(hp, opts)
+    if hp.heads is None and state is not None:
+        return _ssm_only(hp, params, opts, prof, kv, state, source, stored, active_params)
+    d_ff = _d_ff(hp, config)
     L = _layers(hp)
     dt = opts.act_dtype
     assumptions: list[str] = []
@@ -818,10 +921,12 @@ def estimate_memory(
         train_terms.append(MemoryTerm(f"activations ({kind})", act_bytes, "see activations"))
         train_total = sum(t.bytes for t in train_terms)
     working_set = inference_working_set(hp, prof, opts, d_ff) if opts.training else act_terms
-    inference_total = w_bytes + kv.bytes + sum(t.bytes for t in working_set)
+    inference_total = w_bytes + kv.bytes + (state.bytes if state else 0) + sum(t.bytes for t in working_set)
     fwd, train_flops, flop_terms = flops(hp, params if active_params is None else active_params, prof, opts)
 
     assumptions = _assumptions(hp, prof, opts, params, kv, kt_formula) + assumptions
+    if state is not None:
+        assumptions.append(f"state of {state.layers} Mamba layers: {state.formula}, independent of the sequence length")
 
     hparams_doc: dict[str, Any] = {
         "vocab": hp.vocab,
@@ -855,6 +960,70 @@ def estimate_memory(
         flops_terms=tuple(flop_terms),
         assumptions=tuple(assumptions),
         hparams=hparams_doc,
+        state=state,
+    )
+
+
+def _ssm_only(
+    hp: HParams,
+    params: int,
+    opts: MemoryOptions,
+    prof: Profile,
+    kv: KVCache,
+    state: StateCache,
+    source: str,
+    stored: dict[str, Any] | None,
+    active_params: int | None,
+) -> MemoryReport:
+    """A model of state-space layers only (Mamba, Mamba-2): weights, state, training state and FLOPs; what their
+    layers save for backward is not modelled yet (said, and no figure is made up)."""
+    weights_by = {p.value: weight_bytes(params, p, opts.group_size) for p in Precision}
+    w_bytes = weights_by[opts.dtype.value]
+    train_terms: list[MemoryTerm] = []
+    train_total: int | None = None
+    if opts.training:
+        train_terms = training_state(params, opts)
+        train_total = sum(t.bytes for t in train_terms)
+    fwd, train_flops, flop_terms = flops(hp, params if active_params is None else active_params, prof, opts)
+    assumptions = [
+        f"weights: {params:,} parameters × {BITS[opts.dtype]} bits ({opts.dtype})",
+        "no attention layers: no KV cache",
+        f"state of {state.layers} Mamba layers: {state.formula}, independent of the sequence length",
+        "activations of Mamba layers are not modelled yet: the activation figures are 0 and the totals leave them out",
+        "FLOPs: 2 per matmul parameter per token (the selective scan is not counted)",
+    ]
+    return MemoryReport(
+        source=source,
+        arch=hp.arch,
+        params=params,
+        options=opts,
+        weights_bytes=w_bytes,
+        weights_by_precision=weights_by,
+        stored=stored,
+        kv=kv,
+        activation_terms=(),
+        activation_bytes=0,
+        activation_kind="not modelled for state-space layers",
+        korthikanti_bytes=0,
+        korthikanti_formula="(transformer layers only)",
+        training_terms=tuple(train_terms),
+        training_bytes=train_total,
+        inference_bytes=w_bytes + state.bytes,
+        flops_forward=fwd,
+        flops_training=train_flops,
+        flops_terms=tuple(flop_terms),
+        assumptions=tuple(assumptions),
+        hparams={
+            "vocab": hp.vocab,
+            "d_model": hp.d_model,
+            "layers": hp.layers,
+            "heads": None,
+            "kv_heads": None,
+            "head_dim": None,
+            "d_ff": None,
+            "sliding_window": None,
+        },
+        state=state,
     )
 
 

@@ -112,6 +112,13 @@ PRESETS = (
     "llava",
     "qwen2_vl",
     "gemma3",
+    "deepseek_v2",
+    "deepseek_v3",
+    "dbrx",
+    "gpt_oss",
+    "mamba",
+    "mamba2",
+    "jamba",
 )
 Arch = StrEnum("Arch", {name: name for name in PRESETS})  # type: ignore[misc]
 

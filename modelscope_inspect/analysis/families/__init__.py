@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import UsageError
-from . import classic, composite, decoders, gpt_style
+from . import classic, composite, decoders, gpt_style, sparse
 from .base import REGISTRY, Family
 
-_MODULES = (classic, decoders, gpt_style, composite)
+_MODULES = (classic, decoders, gpt_style, composite, sparse)
 
 FAMILIES: tuple[Family, ...] = tuple(f for m in _MODULES for f in m.FAMILIES)
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

@@ -122,6 +122,26 @@ def lm_head(b: Build, hp: HParams, tied: bool, name: str = "lm_head", d: int | N
 
 
 @dataclass(frozen=True, slots=True)
+class CacheLayout:
+    """What a family's transformers cache holds, in elements, when it is not `2·kv_heads·head_dim` per token.
+
+    `kv_per_token`: elements one token keeps in one attention layer (keys and values together, as stored).
+    `expanded_per_token`: for latent attention (MLA), the per-head keys and values the layer rebuilds from the
+    latent at every step (not kept; shown beside the stored size). `conv_state` / `ssm_state`: elements one sequence
+    keeps in one state-space layer (independent of the sequence length); the conv state is kept in the model's
+    dtype, the ssm state in fp32 (what transformers' `LinearAttentionLayer` holds after a forward).
+    """
+
+    kv_per_token: int
+    kv_formula: str
+    expanded_per_token: int | None = None
+    expanded_formula: str = ""
+    conv_state: int = 0
+    ssm_state: int = 0
+    state_formula: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryFacts:
     """What a family's transformers implementation keeps for backward and caches, as `analysis/memory.py` needs it.
 
@@ -148,6 +168,8 @@ class MemoryFacts:
     d_ff: Callable[[HParams], int] | None = None  # MLP width when no config key gives it (gpt-j's 4·d)
     fused_qkv: bool = False  # one fused q/k/v projection: its whole output is live at once (inference)
     measured: bool = False  # checked against autograd's saved tensors in the test suite
+    # The cache layout when it is not 2·kv_heads·head_dim per token per layer (MLA latents, SSM states).
+    cache: Callable[[HParams], CacheLayout] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,20 @@ def memory_document(r: MemoryReport) -> dict[str, Any]:
         "kv_cache_bytes": r.kv.bytes,
         "kv_cache_bytes_per_token": r.kv.per_token,
         "kv_cache_tokens_per_layer": list(r.kv.tokens_per_layer),
+        "kv_cache_formula": r.kv.per_token_formula,
+        # Latent attention (MLA): what the per-head keys and values rebuilt from the cached latent would take.
+        "kv_cache_expanded_bytes_per_token": r.kv.expanded_per_token,
+        # State-space (Mamba) layers: bytes kept per batch whatever the sequence length; null without such layers.
+        "state_bytes": r.state.bytes if r.state else None,
+        "state": None
+        if r.state is None
+        else {
+            "layers": r.state.layers,
+            "bytes_per_layer": r.state.per_layer,
+            "conv_bytes_per_layer": r.state.conv_bytes,
+            "ssm_bytes_per_layer": r.state.ssm_bytes,
+            "formula": r.state.formula,
+        },
         "activation_bytes": r.activation_bytes,
         "activation_kind": r.activation_kind,
         "activation_terms": [_term(t) for t in r.activation_terms],

@@ -74,11 +74,24 @@ def memory_view(r: MemoryReport) -> list[RenderableType]:
         out += [network_line(r.stored["bytes_read"]), ""]
 
     kv = _table("KV cache")
-    _row(kv, MemoryTerm("per token, all layers", r.kv.per_token, "2·L·kv_heads·head_dim·bytes"), show_gib=False)
-    sliding = any(t != o.seq for t in r.kv.tokens_per_layer)
+    latent = r.kv.expanded_per_token is not None
+    name = "per token, all layers" + (" (the latent)" if latent else "")
+    _row(kv, MemoryTerm(name, r.kv.per_token, r.kv.per_token_formula), show_gib=False)
+    if r.kv.expanded_per_token is not None:
+        term = MemoryTerm("per-head k and v per token (rebuilt, not cached)", r.kv.expanded_per_token,
+                          r.kv.expanded_formula)  # fmt: skip
+        _row(kv, term, show_gib=False)
+    sliding = any(t not in (o.seq, 0) for t in r.kv.tokens_per_layer)
     formula = "Σ layers: cached tokens × per-layer bytes × b" if sliding else "per token × s × b"
     _row(kv, MemoryTerm(f"batch {o.batch} × seq{NBSP}{o.seq}", r.kv.bytes, formula))
     out += [kv, ""]
+    if r.state is not None:
+        st = _table("state (Mamba layers, independent of seq)")
+        _row(st, MemoryTerm("conv state, one layer, one sequence", r.state.conv_bytes, "in the activation dtype"),
+             show_gib=False)  # fmt: skip
+        _row(st, MemoryTerm("ssm state, one layer, one sequence", r.state.ssm_bytes, "fp32"), show_gib=False)
+        _row(st, MemoryTerm(f"batch {o.batch} × {r.state.layers} layers", r.state.bytes, "per layer × L × b"))
+        out += [st, ""]
 
     L = r.hparams.get("layers")
     title = f"activations, {r.activation_kind}"
@@ -100,7 +113,8 @@ def memory_view(r: MemoryReport) -> list[RenderableType]:
         out += [tr, ""]
     else:
         inf = _table("inference")
-        _row(inf, MemoryTerm("weights + KV cache + working set", r.inference_bytes, "sum"), bold=True)
+        what = "weights + KV cache + state + working set" if r.state is not None else "weights + KV cache + working set"
+        _row(inf, MemoryTerm(what, r.inference_bytes, "sum"), bold=True)
         out += [inf, ""]
 
     fl = Table(
