@@ -60,8 +60,16 @@ def test_mla_latent_same_on_every_tp_rank() -> None:
     # added to analysis/memory.py separately), so its MLA dimensions are given as hyperparameters on a llama
     # body: 61 layers, kv_lora_rank 512, qk_rope_head_dim 64. Latent per token: 61 × (512 + 64) × 2 B = 70,272,
     # the same at TP 1 and TP 8 (the latent is not split by heads).
-    hp = HParams.from_options(arch="llama", vocab=129280, d_model=7168, layers=61, heads=128, kv_heads=128,
-                              d_ff=18432, extras={"kv_lora_rank": 512, "qk_rope_head_dim": 64})  # fmt: skip
+    hp = HParams.from_options(
+        arch="llama",
+        vocab=129280,
+        d_model=7168,
+        layers=61,
+        heads=128,
+        kv_heads=128,
+        d_ff=18432,
+        extras={"kv_lora_rank": 512, "qk_rope_head_dim": 64},
+    )
     spec = spec_from_hparams(hp)
     a = fit(spec, find_accelerator("H200"), _fo(tp=1))
     b = fit(spec, find_accelerator("H200"), _fo(tp=8))
@@ -70,8 +78,17 @@ def test_mla_latent_same_on_every_tp_rank() -> None:
 
 
 def test_mixtral_ep8_one_expert_per_device() -> None:
-    hp = HParams.from_options(arch="mixtral", vocab=32000, d_model=4096, layers=32, heads=32, kv_heads=8,
-                              d_ff=14336, num_experts=8, experts_per_token=2)  # fmt: skip
+    hp = HParams.from_options(
+        arch="mixtral",
+        vocab=32000,
+        d_model=4096,
+        layers=32,
+        heads=32,
+        kv_heads=8,
+        d_ff=14336,
+        num_experts=8,
+        experts_per_token=2,
+    )
     r = fit(spec_from_hparams(hp), H100, _fo(tp=8, ep=8))
     shards = {s.name: s.bytes for s in r.device.shards}
     # One expert (gate, up, down: 3 × 4096 × 14336 = 176,160,768 params) per layer per device, 32 layers, bf16.
@@ -119,8 +136,11 @@ def test_vllm_kv_cache_cross_check() -> None:
     # vLLM issue #21348 (https://github.com/vllm-project/vllm/issues/21348): Qwen3-235B-A22B-FP8 on 4×H100, TP 4,
     # logs "Available KV cache memory: 8.11 GiB" and "GPU KV cache size: 178,880 tokens": 48,682 bytes a token
     # per device. By hand: 94 layers × 2 × max(1, 4 KV heads / 4) × 128 × 2 B (bf16 cache) = 48,128.
-    r = fit(memory_spec(config=str(CONFIGS / "qwen3-235b-a22b.json")), H100, _fo(tp=4, opts=MemoryOptions(
-        dtype=Precision.fp8, seq=8192)))  # fmt: skip
+    r = fit(
+        memory_spec(config=str(CONFIGS / "qwen3-235b-a22b.json")),
+        H100,
+        _fo(tp=4, opts=MemoryOptions(dtype=Precision.fp8, seq=8192)),
+    )
     assert r.kv_bytes_per_token_per_device == 94 * 2 * 1 * 128 * 2 == 48_128
     logged = 8.11 * GIB / 178_880
     assert abs(r.kv_bytes_per_token_per_device - logged) / logged < 0.02
@@ -146,11 +166,30 @@ def test_cli_exit_codes() -> None:
     ok = runner.invoke(app, ["fit", "--config", L70, "--gpu", "H100x2", "--json"])
     assert ok.exit_code == 0, ok.output
     doc = json.loads(ok.output)
-    for key in ("fits", "devices", "tp", "pp", "ep", "kv_bytes_per_token_per_device", "kv_capacity_tokens",
-                "max_seq", "max_batch", "decode_tokens_per_s", "prefill_seconds", "bound", "assumptions"):  # fmt: skip
+    for key in (
+        "fits",
+        "devices",
+        "tp",
+        "pp",
+        "ep",
+        "kv_bytes_per_token_per_device",
+        "kv_capacity_tokens",
+        "max_seq",
+        "max_batch",
+        "decode_tokens_per_s",
+        "prefill_seconds",
+        "bound",
+        "assumptions",
+    ):
         assert key in doc
-    assert set(doc["per_device"]) >= {"weights_bytes", "kv_cache_bytes", "activation_bytes", "reserve_bytes",
-                                      "total_bytes", "usable_bytes"}  # fmt: skip
+    assert set(doc["per_device"]) >= {
+        "weights_bytes",
+        "kv_cache_bytes",
+        "activation_bytes",
+        "reserve_bytes",
+        "total_bytes",
+        "usable_bytes",
+    }
     assert doc["devices"] == 2 and doc["tp"] == 2
     no = runner.invoke(app, ["fit", "--config", L70, "--gpu", "H100"])
     assert no.exit_code == 1

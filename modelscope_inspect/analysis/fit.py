@@ -207,7 +207,11 @@ def _weight_fraction(spec: ModelSpec, fo: FitOptions) -> tuple[int, int, str]:
     if fo.use_stored_bytes and stored.get("params") and stored.get("bytes"):
         return int(stored["bytes"]), int(stored["params"]), f"as stored in the file ({stored.get('dtypes', '?')})"
     total = weight_bytes(spec.params, o.dtype, o.group_size)
-    return total, spec.params, f"{o.dtype} ({BITS[o.dtype]} bits)" + (f", groups of {o.group_size}" if o.group_size else "")
+    return (
+        total,
+        spec.params,
+        f"{o.dtype} ({BITS[o.dtype]} bits)" + (f", groups of {o.group_size}" if o.group_size else ""),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,8 +286,9 @@ def _split(spec: ModelSpec, fo: FitOptions) -> _Split:
     if hp.tied and fo.pp > 1 and not has_head:
         emb = next((p for n, p, _ in first if "embed" in n.lower()), 0)
         last.append(("lm_head (tied: a copy on the last stage)", emb, "vocab split by TP" if tp > 1 else "whole"))
-    return _Split(tuple(first), tuple(last), tuple(layer), layer_full, (k, E) if E else (1, 1), expert_layer,
-                  tuple(notes))  # fmt: skip
+    return _Split(
+        tuple(first), tuple(last), tuple(layer), layer_full, (k, E) if E else (1, 1), expert_layer, tuple(notes)
+    )
 
 
 def _bytes(params: int, frac: tuple[int, int]) -> int:
@@ -360,7 +365,7 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
         act_f = "activations saved for backward (mi memory --training), the stage's share of layers"
     reserve = fo.reserve_bytes
 
-    best: tuple[DeviceMemory, int, int | None, int | None] | None = None
+    best: tuple[DeviceMemory, int, int | None, int] | None = None
     worst_free = None
     for i, n in enumerate(stages):
         shards = [Shard(nm, _bytes(p * n, frac), f"{n} layers, {rule}") for nm, p, rule in sp.layer]
@@ -380,8 +385,9 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
         kv = 0 if o.training else kv_tok * o.batch * o.seq
         total = w + train + kv + act + reserve
         free = usable - w - train - act - reserve
-        dev = DeviceMemory(i, n, w if not o.training else 0, kv, act, reserve, train, total, usable, tuple(shards),
-                           train_terms)  # fmt: skip
+        dev = DeviceMemory(
+            i, n, w if not o.training else 0, kv, act, reserve, train, total, usable, tuple(shards), train_terms
+        )
         # The worst stage: least room for the KV cache (per token when there is a cache).
         score = free if kv_tok == 0 else free // kv_tok
         if worst_free is None or score < worst_free:
@@ -390,7 +396,10 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
     assert best is not None
     dev, kv_tok, kv_heads, free = best
     fits = dev.total_bytes <= usable
-    cap = blocks = max_seq = max_batch = None
+    cap: int | None = None
+    blocks: int | None = None
+    max_seq: int | None = None
+    max_batch: int | None = None
     if kv_tok and not o.training:
         room = max(free, 0)
         cap = room // kv_tok
@@ -398,7 +407,11 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
         max_seq = room // (o.batch * kv_tok)
         max_batch = room // (o.seq * kv_tok)
     speed = _speed(spec, acc, fo, sp, frac, dev, kv_tok)
-    off = _offload(spec, fo, sp, frac, usable, act, reserve) if fo.ram_bytes is not None or (not fits and fo.tp * fo.pp == 1 and not o.training) else None
+    off = (
+        _offload(spec, fo, sp, frac, usable, act, reserve)
+        if fo.ram_bytes is not None or (not fits and fo.tp * fo.pp == 1 and not o.training)
+        else None
+    )
     return FitReport(
         source=spec.source,
         arch=hp.arch,
@@ -431,9 +444,12 @@ def _speed(
     expert_b = _bytes(sp.expert_layer * dev.layers, frac)
     weights = dev.weights_bytes if not o.training else 0
     read = int(weights - expert_b + expert_b * touched) + kv_tok * o.batch * o.seq
-    rep = estimate_memory(spec.hp, spec.params, replace(o, training=False), config=spec.config,
-                          active_params=spec.active_params)  # fmt: skip
-    compute_dtype = o.act_dtype if o.dtype in FLOAT_COMPUTE else (Precision.fp8 if o.dtype == Precision.fp8 else Precision.fp16)
+    rep = estimate_memory(
+        spec.hp, spec.params, replace(o, training=False), config=spec.config, active_params=spec.active_params
+    )
+    compute_dtype = (
+        o.act_dtype if o.dtype in FLOAT_COMPUTE else (Precision.fp8 if o.dtype == Precision.fp8 else Precision.fp16)
+    )
     if o.dtype == Precision.int8 and acc.int8:
         compute_dtype = Precision.int8
     peak = acc.peak(compute_dtype.value)
@@ -490,34 +506,48 @@ def _assumptions(
         "VocabParallelEmbedding/ParallelLMHead); norms and routers are replicated"
     )
     if fo.pp > 1:
-        out.append(f"PP: layers per stage {', '.join(map(str, stage_layers(hp.layers, fo.pp)))} (vLLM's get_pp_indices); "
-                   "embedding on the first stage, final norm and head on the last; the worst stage is shown")  # fmt: skip
+        out.append(
+            f"PP: layers per stage {', '.join(map(str, stage_layers(hp.layers, fo.pp)))} (vLLM's get_pp_indices); "
+            "embedding on the first stage, final norm and head on the last; the worst stage is shown"
+        )
     if hp.num_experts:
-        out.append(f"EP {fo.ep}: routed experts divided over EP ranks; speed counts the experts a batch of "
-                   f"{o.batch} touches ({sp.active_ratio[0]} of {sp.active_ratio[1]} per token, uniform routing)")  # fmt: skip
+        out.append(
+            f"EP {fo.ep}: routed experts divided over EP ranks; speed counts the experts a batch of "
+            f"{o.batch} touches ({sp.active_ratio[0]} of {sp.active_ratio[1]} per token, uniform routing)"
+        )
     out.extend(sp.notes)
     if hp.get("kv_lora_rank"):
         out.append("KV cache: MLA latent (kv_lora_rank + qk_rope_head_dim) per layer, the same on every TP rank")
     elif not hp.is_encoder_only:
-        out.append(f"KV cache at {o.kv}: {hp.n_kv_heads} KV heads over TP {fo.tp} → "
-                   f"{max(1, -(-hp.n_kv_heads // fo.tp))} per device (replicated when fewer heads than ranks)")  # fmt: skip
+        out.append(
+            f"KV cache at {o.kv}: {hp.n_kv_heads} KV heads over TP {fo.tp} → "
+            f"{max(1, -(-hp.n_kv_heads // fo.tp))} per device (replicated when fewer heads than ranks)"
+        )
     if hp.sliding_window:
         out.append("sliding-window layers counted as full attention (vLLM's hybrid allocator needs less)")
     if o.training:
         out.append(f"training: ZeRO {fo.zero} over a data-parallel group of {fo.dp}; {act_f}")
     else:
-        out.append(f"activations: {act_f} (not divided by TP: an upper bound); --prefill-chunk "
-                   f"{fo.prefill_chunk} (vLLM's default max_num_batched_tokens)")  # fmt: skip
-    out.append(f"runtime reserve {fo.reserve_bytes / GIB:g} GiB per device: CUDA context, cuBLAS workspace, "
-               "allocator slack, NCCL buffers (vLLM counts them as non-torch memory)")  # fmt: skip
-    out.append(f"usable: {fo.utilization:g} × {acc.usable_bytes / GIB:g} GiB (--utilization, vLLM's "
-               "gpu_memory_utilization)" + (f"; {acc.note}" if acc.note else ""))  # fmt: skip
+        out.append(
+            f"activations: {act_f} (not divided by TP: an upper bound); --prefill-chunk "
+            f"{fo.prefill_chunk} (vLLM's default max_num_batched_tokens)"
+        )
+    out.append(
+        f"runtime reserve {fo.reserve_bytes / GIB:g} GiB per device: CUDA context, cuBLAS workspace, "
+        "allocator slack, NCCL buffers (vLLM counts them as non-torch memory)"
+    )
+    out.append(
+        f"usable: {fo.utilization:g} × {acc.usable_bytes / GIB:g} GiB (--utilization, vLLM's "
+        "gpu_memory_utilization)" + (f"; {acc.note}" if acc.note else "")
+    )
     if kv_tok:
         out.append(f"KV capacity: what is left after weights, activations and reserve; blocks of {BLOCK_TOKENS} tokens")
         if hp.max_positions:
             out.append(f"the model's max_position_embeddings is {hp.max_positions:,}")
-    out.append("speed: roofline bounds, not measurements: decode reads the device's weights and the whole KV "
-               "cache per step; prefill FLOPs without causal halving over the TP group's dense peak")  # fmt: skip
+    out.append(
+        "speed: roofline bounds, not measurements: decode reads the device's weights and the whole KV "
+        "cache per step; prefill FLOPs without causal halving over the TP group's dense peak"
+    )
     return out
 
 
@@ -550,8 +580,7 @@ def what_do_i_need(spec: ModelSpec, fo: FitOptions, catalogue: tuple[Accelerator
             r = fit(spec, acc, replace(fo, tp=tp, pp=pp, ep=1))
             if r.fits:
                 n = tp * pp
-                found = NeedRow(acc, n, tp, pp, n * acc.memory_bytes, r.kv_capacity_tokens,
-                                r.speed.decode_tokens_per_s)  # fmt: skip
+                found = NeedRow(acc, n, tp, pp, n * acc.memory_bytes, r.kv_capacity_tokens, r.speed.decode_tokens_per_s)
                 break
         rows.append(found or NeedRow(acc, None, None, None, None, None, None))
     rows.sort(key=lambda r: (r.total_memory_bytes is None, r.total_memory_bytes or 0, r.accelerator.name))

@@ -27,7 +27,8 @@ def fit_report(
 
     Example:
         >>> from modelscope_inspect.analysis.accelerators import find_accelerator  # doctest: +SKIP
-        >>> fit_report(config="llama-3-8b.json", accelerator=find_accelerator("H100"), options=opts).fits  # doctest: +SKIP
+        >>> h100 = find_accelerator("H100")  # doctest: +SKIP
+        >>> fit_report(config="llama-3-8b.json", accelerator=h100, options=opts).fits  # doctest: +SKIP
     """
     from ..analysis.fit import fit, what_do_i_need
     from .memory import memory_spec

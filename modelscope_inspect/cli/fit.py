@@ -45,18 +45,26 @@ def fit_cmd(
     ] = None,
     gpu: Annotated[
         str | None,
-        typer.Option("--gpu", metavar="NAME[xN]", help="Accelerator and count (H100x8); see --list-gpus. Without "
-                     "it (and --gpu-memory): the smallest count of every catalogued one."),
+        typer.Option(
+            "--gpu",
+            metavar="NAME[xN]",
+            help="Accelerator and count (H100x8); see --list-gpus. Without "
+            "it (and --gpu-memory): the smallest count of every catalogued one.",
+        ),
     ] = None,
     gpu_memory: Annotated[
         str | None, typer.Option("--gpu-memory", metavar="SIZE", help="Any device by its memory (80GiB).")
     ] = None,
-    tp: Annotated[int | None, typer.Option("--tp", metavar="N", help="Tensor-parallel size (default: N of --gpu).")] = None,
+    tp: Annotated[
+        int | None, typer.Option("--tp", metavar="N", help="Tensor-parallel size (default: N of --gpu).")
+    ] = None,
     pp: Annotated[int, typer.Option("--pp", metavar="N", help="Pipeline-parallel stages.")] = 1,
     ep: Annotated[int, typer.Option("--ep", metavar="N", help="Expert-parallel size (MoE).")] = 1,
     dtype: Annotated[
-        str | None, typer.Option("--dtype", metavar="DTYPE", help=f"Weights: {_PRECISIONS} (default: a file's "
-                                 "own bytes, else bf16).")
+        str | None,
+        typer.Option(
+            "--dtype", metavar="DTYPE", help=f"Weights: {_PRECISIONS} (default: a file's own bytes, else bf16)."
+        ),
     ] = None,
     kv_dtype: Annotated[
         str | None, typer.Option("--kv-dtype", metavar="DTYPE", help="KV-cache dtype (default: activations').")
@@ -155,10 +163,18 @@ def fit_cmd(
         mixed_precision=mixed_precision,
     )
     fo = FitOptions(
-        opts=opts, tp=tp_, pp=pp, ep=ep, utilization=utilization, reserve_bytes=parse_size(reserve),
-        prefill_chunk=prefill_chunk, zero=stage, dp=dp_, ram_bytes=parse_size(ram) if ram else None,
+        opts=opts,
+        tp=tp_,
+        pp=pp,
+        ep=ep,
+        utilization=utilization,
+        reserve_bytes=parse_size(reserve),
+        prefill_chunk=prefill_chunk,
+        zero=stage,
+        dp=dp_,
+        ram_bytes=parse_size(ram) if ram else None,
         use_stored_bytes=dtype is None,
-    )  # fmt: skip
+    )
     if acc is not None and gpu is not None and fo.devices != count:
         raise UsageError(
             f"--gpu {gpu} names {count} device(s) but the layout uses {fo.devices} "
@@ -171,12 +187,23 @@ def fit_cmd(
     if path is None and config is None:
         from .memory import _hparams
 
-        sizes = {"--vocab": vocab, "--d-model": d_model, "--layers": layers, "--d-ff": d_ff, "--heads": heads,
-                 "--kv-heads": kv_heads, "--head-dim": head_dim, "--max-positions": None, "--tied/--untied": None,
-                 "--experts": None, "--experts-per-token": None}  # fmt: skip
+        sizes = {
+            "--vocab": vocab,
+            "--d-model": d_model,
+            "--layers": layers,
+            "--d-ff": d_ff,
+            "--heads": heads,
+            "--kv-heads": kv_heads,
+            "--head-dim": head_dim,
+            "--max-positions": None,
+            "--tied/--untied": None,
+            "--experts": None,
+            "--experts-per-token": None,
+        }
         hp = _hparams(arch, sizes)
-    report = fit_report(path, config=config, hparams=hp, arch=arch, accelerator=acc, options=fo,
-                        endpoint=endpoint, token=token)  # fmt: skip
+    report = fit_report(
+        path, config=config, hparams=hp, arch=arch, accelerator=acc, options=fo, endpoint=endpoint, token=token
+    )
     from ..api.outcome import exit_code
 
     if json:

@@ -35,10 +35,16 @@ def fit_document(r: FitReport) -> dict[str, Any]:
         "pp": fo.pp,
         "ep": fo.ep,
         "options": {
-            "batch": o.batch, "seq": o.seq, "dtype": o.dtype.value, "kv_dtype": o.kv.value,
-            "utilization": fo.utilization, "prefill_chunk": fo.prefill_chunk, "training": o.training,
-            "zero": fo.zero if o.training else None, "dp": fo.dp if o.training else None,
-        },  # fmt: skip
+            "batch": o.batch,
+            "seq": o.seq,
+            "dtype": o.dtype.value,
+            "kv_dtype": o.kv.value,
+            "utilization": fo.utilization,
+            "prefill_chunk": fo.prefill_chunk,
+            "training": o.training,
+            "zero": fo.zero if o.training else None,
+            "dp": fo.dp if o.training else None,
+        },
         "per_device": {
             "stage": d.stage,
             "layers": d.layers,
@@ -72,9 +78,14 @@ def fit_document(r: FitReport) -> dict[str, Any]:
     if r.offload is not None:
         f = r.offload
         doc["offload"] = {
-            "gpu_layers": f.gpu_layers, "layers": f.layers, "output_on_gpu": f.output_on_gpu,
-            "gpu_bytes": f.gpu_bytes, "host_bytes": f.host_bytes, "ram_bytes": f.ram_bytes, "host_fits": f.host_fits,
-        }  # fmt: skip
+            "gpu_layers": f.gpu_layers,
+            "layers": f.layers,
+            "output_on_gpu": f.output_on_gpu,
+            "gpu_bytes": f.gpu_bytes,
+            "host_bytes": f.host_bytes,
+            "ram_bytes": f.ram_bytes,
+            "host_fits": f.host_fits,
+        }
     return doc
 
 
@@ -86,8 +97,13 @@ def need_document(r: NeedReport) -> dict[str, Any]:
         "source": r.source,
         "arch": r.arch,
         "params": r.params,
-        "options": {"batch": o.batch, "seq": o.seq, "dtype": o.dtype.value, "kv_dtype": o.kv.value,
-                    "utilization": r.options.utilization},  # fmt: skip
+        "options": {
+            "batch": o.batch,
+            "seq": o.seq,
+            "dtype": o.dtype.value,
+            "kv_dtype": o.kv.value,
+            "utilization": r.options.utilization,
+        },
         "needs": [
             {
                 "accelerator": x.accelerator.name,

@@ -41,12 +41,13 @@ def fit_view(r: FitReport) -> list[RenderableType]:
         ]
     )
     stage = f" (stage {d.stage + 1} of {fo.pp}, {d.layers} layers)" if fo.pp > 1 else ""
-    t = Table(Column("per device" + stage, wrap=True, hang="  "), Column("bytes", "right"), Column("GiB", "right"),
-              title="")  # fmt: skip
-    for s in d.shards:
-        t.add_row(f"{s.name} ({s.rule})", f"{s.bytes:,}", _gib(s.bytes))
-    for s in d.training_terms:
-        t.add_row(f"{s.name} ({s.rule})", f"{s.bytes:,}", _gib(s.bytes))
+    t = Table(
+        Column("per device" + stage, wrap=True, hang="  "), Column("bytes", "right"), Column("GiB", "right"), title=""
+    )
+    for sh in d.shards:
+        t.add_row(f"{sh.name} ({sh.rule})", f"{sh.bytes:,}", _gib(sh.bytes))
+    for sh in d.training_terms:
+        t.add_row(f"{sh.name} ({sh.rule})", f"{sh.bytes:,}", _gib(sh.bytes))
     rows = []
     if not o.training:
         rows.append(("weights", d.weights_bytes))
@@ -58,8 +59,12 @@ def fit_view(r: FitReport) -> list[RenderableType]:
     rows.append(("runtime reserve", d.reserve_bytes))
     for name, b in rows:
         t.add_row(Text(name, style="bold"), f"{b:,}", _gib(b))
-    t.add_row(Text("total", style="bold"), Text(f"{d.total_bytes:,}", style="bold"), Text(_gib(d.total_bytes), style="bold"))
-    t.add_row(f"usable ({fo.utilization:g} × {a.usable_bytes / GIB:g} GiB)", f"{d.usable_bytes:,}", _gib(d.usable_bytes))
+    t.add_row(
+        Text("total", style="bold"), Text(f"{d.total_bytes:,}", style="bold"), Text(_gib(d.total_bytes), style="bold")
+    )
+    t.add_row(
+        f"usable ({fo.utilization:g} × {a.usable_bytes / GIB:g} GiB)", f"{d.usable_bytes:,}", _gib(d.usable_bytes)
+    )
     verdict = Text("fits" if r.fits else "does not fit", style="bold green" if r.fits else "bold red")
     ans: list[tuple[str | Text, ...]] = [("verdict", verdict)]
     if r.kv_bytes_per_token_per_device:
@@ -70,45 +75,77 @@ def fit_view(r: FitReport) -> list[RenderableType]:
         ans.append(("max batch", f"{r.max_batch:,} at seq {o.seq:,}"))
     s = r.speed
     if s.bound != "unknown":
-        ans.append(("decode bound", f"{_rate(s.decode_tokens_per_s)} tokens/s per sequence, "
-                    f"{_rate(s.decode_aggregate_tokens_per_s)} in all ({s.bound} binds)"))  # fmt: skip
+        ans.append(
+            (
+                "decode bound",
+                f"{_rate(s.decode_tokens_per_s)} tokens/s per sequence, "
+                f"{_rate(s.decode_aggregate_tokens_per_s)} in all ({s.bound} binds)",
+            )
+        )
         ans.append(("prefill bound", f"{_secs(s.prefill_seconds)} for {o.batch} × {o.seq:,} tokens"))
     if r.offload is not None:
         f = r.offload
         ram = "" if f.ram_bytes is None else f"; host RAM {'holds' if f.host_fits else 'cannot hold'} the rest"
-        ans.append(("offload", f"{f.gpu_layers} of {f.layers} layers on the GPU"
-                    f"{' and the output layer' if f.output_on_gpu else ''}, {_gib(f.host_bytes)} on the host{ram}"))  # fmt: skip
+        ans.append(
+            (
+                "offload",
+                f"{f.gpu_layers} of {f.layers} layers on the GPU"
+                f"{' and the output layer' if f.output_on_gpu else ''}, {_gib(f.host_bytes)} on the host{ram}",
+            )
+        )
     return [head, "", t, "", grid(ans), "", bullets(r.assumptions, title=Text("assumptions", style="bold"))]
 
 
 def need_view(r: NeedReport) -> list[RenderableType]:
     """The "what do I need" table: the smallest count of each accelerator, by total memory."""
     o = r.options.opts
-    head = grid([
-        ("source", r.source),
-        ("model", f"{r.arch}, {r.params:,} parameters"),
-        ("shape", f"batch {o.batch} × seq{NBSP}{o.seq:,}; weights {o.dtype}, KV cache {o.kv}"),
-    ])  # fmt: skip
-    t = Table(Column("accelerator"), Column("count", "right"), Column("TP×PP", "right"), Column("memory", "right"),
-              Column("KV tokens", "right"), Column("decode t/s", "right"))  # fmt: skip
+    head = grid(
+        [
+            ("source", r.source),
+            ("model", f"{r.arch}, {r.params:,} parameters"),
+            ("shape", f"batch {o.batch} × seq{NBSP}{o.seq:,}; weights {o.dtype}, KV cache {o.kv}"),
+        ]
+    )
+    t = Table(
+        Column("accelerator"),
+        Column("count", "right"),
+        Column("TP×PP", "right"),
+        Column("memory", "right"),
+        Column("KV tokens", "right"),
+        Column("decode t/s", "right"),
+    )
     for x in r.rows:
         if x.devices is None:
             t.add_row(x.accelerator.name, "—", "—", "—", "—", "—")
             continue
-        t.add_row(x.accelerator.name, str(x.devices), f"{x.tp}×{x.pp}", f"{(x.total_memory_bytes or 0) / GIB:,.0f} GiB",
-                  f"{x.kv_capacity_tokens:,}" if x.kv_capacity_tokens is not None else "—", _rate(x.decode_tokens_per_s))  # fmt: skip
+        t.add_row(
+            x.accelerator.name,
+            str(x.devices),
+            f"{x.tp}×{x.pp}",
+            f"{(x.total_memory_bytes or 0) / GIB:,.0f} GiB",
+            f"{x.kv_capacity_tokens:,}" if x.kv_capacity_tokens is not None else "—",
+            _rate(x.decode_tokens_per_s),
+        )
     note = "decode t/s: roofline bound per sequence; —: not within 8 per node × 16 stages"
     return [head, t, note, "", bullets(r.assumptions, title=Text("assumptions", style="bold"))]
 
 
 def catalogue_view() -> list[RenderableType]:
     """`mi fit --list-gpus`."""
-    t = Table(Column("name"), Column("memory", "right"), Column("TB/s", "right"), Column("bf16", "right"),
-              Column("fp8", "right"), Column("int8", "right"))  # fmt: skip
+    t = Table(
+        Column("name"),
+        Column("memory", "right"),
+        Column("TB/s", "right"),
+        Column("bf16", "right"),
+        Column("fp8", "right"),
+        Column("int8", "right"),
+    )
     for a in CATALOGUE:
         mem = f"{a.memory_bytes / GIB:,.0f} GiB" + ("*" if a.usable_fraction < 1 else "")
         t.add_row(a.name, mem, f"{a.bandwidth / 1e12:.2f}", _tflops(a.bf16), _tflops(a.fp8), _tflops(a.int8))
-    notes = ["peaks in dense TFLOPS/TOPS (—: none published or no such math)",
-             "*: unified memory, 75% usable by the GPU by default"]  # fmt: skip
+    notes = [
+        "peaks in dense TFLOPS/TOPS (—: none published or no such math)",
+        "*: unified memory, 75% usable by the GPU by default",
+    ]
     srcs = sorted({a.source for a in CATALOGUE})
     return [t, *notes, "", bullets(srcs, title=Text("sources", style="bold"))]
