@@ -21,6 +21,7 @@ Placement (per device, the way vLLM shards a decoder):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ..errors import UsageError
@@ -36,6 +37,8 @@ from .memory import (
     training_state,
     weight_bytes,
 )
+
+FileTensors = tuple[tuple[str, int], ...]  # (name, bytes as stored) of every unique model tensor
 
 BLOCK_TOKENS = 16  # vLLM's default KV block size
 DEFAULT_RESERVE = GIB
@@ -160,6 +163,7 @@ class FitReport:
     speed: Speed
     offload: Offload | None
     assumptions: tuple[str, ...]
+    weights_as: str = ""  # the weights' precision, or "as stored" for a read file's own tensor bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +295,62 @@ def _split(spec: ModelSpec, fo: FitOptions) -> _Split:
     )
 
 
+_LAYER = re.compile(r"(?:^|\.)(?:blk|layers|layer|h|block|blocks)\.(\d+)\.")
+
+
+def _file_rule(name: str, tp: int, ep: int, experts: int) -> tuple[str, int, str]:
+    """A file tensor's term group, the divisor of its bytes on one device, and the rule (names as HF and
+    llama.cpp spell them: `layers.N.self_attn.q_proj`, `blk.N.attn_q`, `blk.N.ffn_gate_exps`)."""
+    n = name.lower()
+    if "norm" in n or re.search(r"(^|\.)ln_|layernorm", n):
+        return "norms", 1, "replicated"
+    if "gate_inp" in n or "router" in n or re.search(r"\.gate\.weight$", n):
+        return "router", 1, "replicated"
+    if "exps" in n or "experts" in n:
+        per = -(-experts // ep) if experts and ep > 1 else 0
+        if per:
+            return (
+                "experts",
+                max(1, experts // per) * (tp // ep if tp > ep else 1),
+                f"{per} of {experts} experts (EP {ep})",
+            )
+        return "experts", tp, f"split by TP {tp}" if tp > 1 else "whole"
+    group = "attention" if "attn" in n or "attention" in n else "mlp"
+    return group, tp, f"split by TP {tp}" if tp > 1 else "whole"
+
+
+def _file_shards(
+    tensors: FileTensors, fo: FitOptions, layers: range, first: bool, last: bool, experts: int
+) -> list[Shard]:
+    """One stage's weights from the file's own tensor sizes (every quant type as stored)."""
+    groups: dict[tuple[str, str], int] = {}
+    for name, nbytes in tensors:
+        m = _LAYER.search(name)
+        n = name.lower()
+        if m is not None:
+            if int(m.group(1)) not in layers:
+                continue
+            group, div, rule = _file_rule(name, fo.tp, fo.ep, experts)
+            key = (group, f"{len(layers)} layers, {rule}")
+        elif "embd" in n or "embed" in n or "wte" in n or "wpe" in n:
+            if not first:
+                continue
+            vocab_split = "pos" not in n and "wpe" not in n
+            div = fo.tp if vocab_split else 1
+            key = ("embedding", (f"vocab split by TP {fo.tp}" if div > 1 else "whole") + ", first stage")
+        elif "norm" in n or "ln_f" in n:
+            if not last:
+                continue
+            div, key = 1, ("final norm", "replicated, last stage")
+        else:  # output / lm_head and anything outside the layers
+            if not last:
+                continue
+            div = fo.tp
+            key = ("lm_head", (f"vocab split by TP {fo.tp}" if div > 1 else "whole") + ", last stage")
+        groups[key] = groups.get(key, 0) + -(-nbytes // div)
+    return [Shard(g, b, rule) for (g, rule), b in groups.items()]
+
+
 def _bytes(params: int, frac: tuple[int, int]) -> int:
     num, den = frac
     return -(-params * num // den) if den else 0
@@ -350,8 +410,9 @@ def _training(spec: ModelSpec, fo: FitOptions, params_dev: int) -> tuple[tuple[S
     return tuple(out), sum(s.bytes for s in out)
 
 
-def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
-    """Per-device memory of `spec` on `acc` under `fo`, the answers, and the speed bounds."""
+def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions, tensors: FileTensors | None = None) -> FitReport:
+    """Per-device memory of `spec` on `acc` under `fo`, the answers, and the speed bounds. With `tensors` (a
+    read file's), the weights per device are the file's own tensor bytes, layer by layer."""
     fo.validate()
     o = fo.opts
     hp = spec.hp
@@ -367,11 +428,18 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
 
     best: tuple[DeviceMemory, int, int | None, int] | None = None
     worst_free = None
+    start = 0
+    file_mode = bool(tensors) and fo.use_stored_bytes and not o.training
     for i, n in enumerate(stages):
-        shards = [Shard(nm, _bytes(p * n, frac), f"{n} layers, {rule}") for nm, p, rule in sp.layer]
-        if i == 0:
+        span = range(start, start + n)
+        start += n
+        if file_mode and tensors:
+            shards = _file_shards(tensors, fo, span, i == 0, i == len(stages) - 1, hp.num_experts or 0)
+        else:
+            shards = [Shard(nm, _bytes(p * n, frac), f"{n} layers, {rule}") for nm, p, rule in sp.layer]
+        if i == 0 and not file_mode:
             shards = [Shard(nm, _bytes(p, frac), rule + ", first stage") for nm, p, rule in sp.first] + shards
-        if i == len(stages) - 1:
+        if i == len(stages) - 1 and not file_mode:
             shards += [Shard(nm, _bytes(p, frac), rule + ", last stage") for nm, p, rule in sp.last]
         w = sum(s.bytes for s in shards)
         train_terms: tuple[Shard, ...] = ()
@@ -408,7 +476,7 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
         max_batch = room // (o.seq * kv_tok)
     speed = _speed(spec, acc, fo, sp, frac, dev, kv_tok)
     off = (
-        _offload(spec, fo, sp, frac, usable, act, reserve)
+        _offload(spec, fo, sp, frac, usable, act, reserve, dev)
         if fo.ram_bytes is not None or (not fits and fo.tp * fo.pp == 1 and not o.training)
         else None
     )
@@ -428,7 +496,8 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions) -> FitReport:
         max_batch=max_batch,
         speed=speed,
         offload=off,
-        assumptions=tuple(_assumptions(spec, acc, fo, sp, frac, act_f, kv_tok)),
+        assumptions=tuple(_assumptions(spec, acc, fo, sp, frac, act_f, kv_tok, file_mode)),
+        weights_as="as stored" if file_mode or frac[1] != spec.params or spec.stored else o.dtype.value,
     )
 
 
@@ -441,7 +510,7 @@ def _speed(
     k, E = sp.active_ratio
     # Expected share of a layer's experts that `batch` tokens touch (k of E each, uniform routing).
     touched = 1 - (1 - k / E) ** o.batch if E > 1 else 1.0
-    expert_b = _bytes(sp.expert_layer * dev.layers, frac)
+    expert_b = sum(x.bytes for x in dev.shards if x.name == "experts")
     weights = dev.weights_bytes if not o.training else 0
     read = int(weights - expert_b + expert_b * touched) + kv_tok * o.batch * o.seq
     rep = estimate_memory(
@@ -474,7 +543,14 @@ def _speed(
 
 
 def _offload(
-    spec: ModelSpec, fo: FitOptions, sp: _Split, frac: tuple[int, int], usable: int, act: int, reserve: int
+    spec: ModelSpec,
+    fo: FitOptions,
+    sp: _Split,
+    frac: tuple[int, int],
+    usable: int,
+    act: int,
+    reserve: int,
+    dev: DeviceMemory,
 ) -> Offload:
     """llama.cpp's `-ngl N`: the last N layers (and their KV) on the GPU(s), the embedding lookup on the host;
     the output layer moves to the GPU only once every layer is there (its `n_gpu_layers = L + 1`)."""
@@ -484,9 +560,14 @@ def _offload(
     room = devices * (usable - act - reserve)
     layer_w = _bytes(sum(p for _, p, _ in sp.layer) * fo.tp, frac)  # one whole layer (TP=1 sizes)
     kv_layer = kv_per_token_per_device(spec, replace(fo, tp=1), 1)[0] * o.batch * o.seq
-    per_layer = layer_w + kv_layer
     head = _bytes(sum(p for _, p, _ in sp.last) * fo.tp, frac)
     emb = _bytes(sum(p for _, p, _ in sp.first) * fo.tp, frac)
+    if fo.tp * fo.pp == 1:  # one device holds everything: take its shards as they are (a file's own bytes)
+        ends = {"embedding", "lm_head", "final norm"}
+        layer_w = -(-sum(x.bytes for x in dev.shards if x.name not in ends) // L)  # the mean layer
+        head = sum(x.bytes for x in dev.shards if x.name in ("lm_head", "final norm"))
+        emb = sum(x.bytes for x in dev.shards if x.name == "embedding")
+    per_layer = layer_w + kv_layer
     n = max(0, min(L, room // per_layer)) if per_layer else L
     out_gpu = n == L and room - L * per_layer >= head
     gpu = n * per_layer + (head if out_gpu else 0) + act + reserve
@@ -496,11 +577,21 @@ def _offload(
 
 
 def _assumptions(
-    spec: ModelSpec, acc: Accelerator, fo: FitOptions, sp: _Split, frac: tuple[int, int], act_f: str, kv_tok: int
+    spec: ModelSpec,
+    acc: Accelerator,
+    fo: FitOptions,
+    sp: _Split,
+    frac: tuple[int, int],
+    act_f: str,
+    kv_tok: int,
+    file_mode: bool = False,
 ) -> list[str]:
     o = fo.opts
     hp = spec.hp
-    out = [f"weights: {spec.params:,} parameters at {_weight_fraction(spec, fo)[2]}"]
+    if file_mode:
+        out = [f"weights: the file's own tensor bytes, layer by layer ({(spec.stored or {}).get('dtypes', '?')})"]
+    else:
+        out = [f"weights: {spec.params:,} parameters at {_weight_fraction(spec, fo)[2]}"]
     out.append(
         "TP splits attention and MLP matrices and the vocabulary of embedding and LM head (vLLM's "
         "VocabParallelEmbedding/ParallelLMHead); norms and routers are replicated"
@@ -566,7 +657,9 @@ def layouts(max_tp: int = MAX_TP, max_pp: int = MAX_PP) -> list[tuple[int, int]]
     return out
 
 
-def what_do_i_need(spec: ModelSpec, fo: FitOptions, catalogue: tuple[Accelerator, ...] = CATALOGUE) -> NeedReport:
+def what_do_i_need(
+    spec: ModelSpec, fo: FitOptions, catalogue: tuple[Accelerator, ...] = CATALOGUE, tensors: FileTensors | None = None
+) -> NeedReport:
     """The smallest count of each accelerator (and its TP/PP layout) that holds the model at the asked batch
     and context, sorted by total memory; TP must divide the attention heads."""
     fo.validate()
@@ -577,12 +670,12 @@ def what_do_i_need(spec: ModelSpec, fo: FitOptions, catalogue: tuple[Accelerator
         for tp, pp in layouts(1 if acc.usable_fraction < 1 else MAX_TP, 1 if acc.usable_fraction < 1 else MAX_PP):
             if heads % tp or pp > spec.hp.layers:
                 continue
-            r = fit(spec, acc, replace(fo, tp=tp, pp=pp, ep=1))
+            r = fit(spec, acc, replace(fo, tp=tp, pp=pp, ep=1), tensors)
             if r.fits:
                 n = tp * pp
                 found = NeedRow(acc, n, tp, pp, n * acc.memory_bytes, r.kv_capacity_tokens, r.speed.decode_tokens_per_s)
                 break
         rows.append(found or NeedRow(acc, None, None, None, None, None, None))
     rows.sort(key=lambda r: (r.total_memory_bytes is None, r.total_memory_bytes or 0, r.accelerator.name))
-    first = fit(spec, catalogue[0], replace(fo, tp=1, pp=1, ep=1))
+    first = fit(spec, catalogue[0], replace(fo, tp=1, pp=1, ep=1), tensors)
     return NeedReport(spec.source, spec.hp.arch, spec.params, fo, tuple(rows), first.assumptions)

@@ -30,13 +30,29 @@ def fit_report(
         >>> h100 = find_accelerator("H100")  # doctest: +SKIP
         >>> fit_report(config="llama-3-8b.json", accelerator=h100, options=opts).fits  # doctest: +SKIP
     """
-    from ..analysis.fit import fit, what_do_i_need
+    from ..analysis.fit import FileTensors, fit, what_do_i_need
     from .memory import memory_spec
 
     options.validate()  # before reading anything
-    spec = memory_spec(path, config=config, hparams=hparams, arch=arch, endpoint=endpoint, token=token)
+    tensors: FileTensors | None = None
+    if path is not None:
+        # As memory_spec does, keeping the inventory: its tensors' own bytes place the weights (GGUF quants).
+        from ..analysis.memory import spec_from_inventory
+        from .config import gguf_config, open_config
+        from .model import open_model
+
+        inv = open_model(path, endpoint=endpoint, token=token, config_beside=True)
+        if config is not None:
+            inv = replace(inv, config=open_config(config, endpoint=endpoint, token=token))
+        elif inv.format == "gguf":
+            inv = replace(inv, config=gguf_config(inv))
+        spec = spec_from_inventory(inv, path, arch=arch)
+        tensors = tuple((t.name, t.nbytes) for t in inv.tensors if t.section == "model" and t.shared_with is None)
+    else:
+        spec = memory_spec(config=config, hparams=hparams, arch=arch, endpoint=endpoint, token=token)
     if spec.stored is not None and not options.use_stored_bytes:
         spec = replace(spec, stored=None)
+        tensors = None
     if accelerator is None:
-        return what_do_i_need(spec, options)
-    return fit(spec, accelerator, options)
+        return what_do_i_need(spec, options, tensors=tensors)
+    return fit(spec, accelerator, options, tensors)
