@@ -215,3 +215,59 @@ def test_fit_imports_no_torch_and_is_fast() -> None:
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["needs"]
     assert wall < 10  # generous: timings are reported, not asserted tightly
+
+
+def test_kv_per_token_matches_hf_blog_table() -> None:
+    # Hugging Face's Llama 3.1 post (https://huggingface.co/blog/llama31#inference-memory-requirements) lists the
+    # fp16 KV cache of 1k tokens: 8B 0.125 GB, 70B 0.313 GB (binary GB). By hand: 131,072 × 1024 B = 0.125 GiB and
+    # 327,680 × 1024 B = 0.3125 GiB.
+    r8 = fit(memory_spec(config=L8), H100, _fo())
+    r70 = fit(memory_spec(config=L70), H100, _fo())
+    assert round(r8.kv_bytes_per_token_per_device * 1024 / GIB, 3) == 0.125
+    assert abs(r70.kv_bytes_per_token_per_device * 1024 / GIB - 0.313) < 0.0006  # 0.3125 shown as 0.313
+
+
+def test_gguf_weights_are_the_files_tensor_bytes() -> None:
+    from modelscope_inspect.api.fit import fit_report
+
+    gguf = str(ROOT / "fixtures" / "tiny_llama.gguf")
+    opts = MemoryOptions(seq=16)
+    r = fit_report(gguf, accelerator=find_accelerator("L4"), options=_fo(opts=opts, prefill_chunk=16))
+    assert not isinstance(r, type(None)) and hasattr(r, "device")
+    # fixtures/tiny_llama.gguf holds 51,072 bytes of tensors (mi inspect: "tensor bytes 51,072"), mixed quants.
+    assert r.device.weights_bytes == 51_072  # type: ignore[union-attr]
+    assert r.weights_as == "as stored"  # type: ignore[union-attr]
+
+
+def test_offload_keeps_the_most_layers_that_fit() -> None:
+    spec = memory_spec(config=L70)
+    acc = find_accelerator("RTX-4090")
+    opts = MemoryOptions(dtype=Precision.int4, seq=4096)
+    r = fit(spec, acc, _fo(opts=opts, ram_bytes=64 * GIB))
+    off = r.offload
+    assert off is not None and 0 < off.gpu_layers < off.layers
+    # The GPU side with n layers fits the usable memory, with n + 1 it would not: one layer is
+    # (its weights + its KV) = (gpu_bytes − activations − reserve) / n.
+    per_layer = (off.gpu_bytes - r.device.activation_bytes - r.device.reserve_bytes) // off.gpu_layers
+    assert off.gpu_bytes <= r.device.usable_bytes < off.gpu_bytes + per_layer
+    assert off.host_fits is True
+
+
+def test_apple_unified_memory_share_and_gpu_memory() -> None:
+    m2 = find_accelerator("M2-Ultra-192GB")
+    assert m2.usable_bytes == 192 * GIB * 3 // 4  # Metal's recommended working set: 75% of unified memory
+    runner = CliRunner()
+    res = runner.invoke(app, ["fit", "--config", L8, "--gpu-memory", "24GiB", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["per_device"]["usable_bytes"] == int(24 * GIB * 0.9)
+
+
+def test_fsdp_cli() -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["fit", "--config", L8, "--gpu", "H100x8", "--training", "--fsdp", "--seq", "2048",
+                              "--json"])  # fmt: skip
+    doc = json.loads(res.output)
+    assert doc["options"]["zero"] == 3 and doc["options"]["dp"] == 8
+    assert doc["per_device"]["training_bytes"] == 8_030_261_248  # 8 B/param ÷ 8 ranks, as above
+    bad = runner.invoke(app, ["fit", "--config", L8, "--zero", "2"])
+    assert bad.exit_code == 2

@@ -103,7 +103,7 @@ def need_view(r: NeedReport) -> list[RenderableType]:
         [
             ("source", r.source),
             ("model", f"{r.arch}, {r.params:,} parameters"),
-            ("shape", f"batch {o.batch} × seq{NBSP}{o.seq:,}; weights {r.weights_as or o.dtype}, KV cache {o.kv}"),
+            ("shape", f"batch {o.batch} × seq{NBSP}{o.seq:,}; weights {o.dtype}, KV cache {o.kv}"),
         ]
     )
     t = Table(
