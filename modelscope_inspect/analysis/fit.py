@@ -410,7 +410,31 @@ def _training(spec: ModelSpec, fo: FitOptions, params_dev: int) -> tuple[tuple[S
     return tuple(out), sum(s.bytes for s in out)
 
 
-def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions, tensors: FileTensors | None = None) -> FitReport:
+@dataclass(frozen=True, slots=True)
+class _Pre:
+    """What does not depend on the accelerator or the layout: computed once per search."""
+
+    act: int
+    act_f: str
+    flops_forward: int
+
+
+def _precompute(spec: ModelSpec, fo: FitOptions) -> _Pre:
+    o = fo.opts
+    if o.training:
+        act = estimate_memory(spec.hp, spec.params, o, config=spec.config).activation_bytes
+        act_f = "activations saved for backward (mi memory --training), the stage's share of layers"
+    else:
+        act, act_f = _activation(spec, fo)
+    rep = estimate_memory(
+        spec.hp, spec.params, replace(o, training=False), config=spec.config, active_params=spec.active_params
+    )
+    return _Pre(act, act_f, rep.flops_forward)
+
+
+def fit(
+    spec: ModelSpec, acc: Accelerator, fo: FitOptions, tensors: FileTensors | None = None, *, _pre: _Pre | None = None
+) -> FitReport:
     """Per-device memory of `spec` on `acc` under `fo`, the answers, and the speed bounds. With `tensors` (a
     read file's), the weights per device are the file's own tensor bytes, layer by layer."""
     fo.validate()
@@ -420,10 +444,10 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions, tensors: FileTensors 
     frac = _weight_fraction(spec, fo)[:2]
     stages = stage_layers(hp.layers, fo.pp)
     usable = int(acc.usable_bytes * fo.utilization)
-    act, act_f = _activation(spec, fo) if not o.training else (0, "")
+    pre = _pre or _precompute(spec, fo)
+    act, act_f = pre.act, pre.act_f
     if o.training:
-        act = estimate_memory(hp, spec.params, o, config=spec.config).activation_bytes * max(stages) // hp.layers
-        act_f = "activations saved for backward (mi memory --training), the stage's share of layers"
+        act = act * max(stages) // hp.layers
     reserve = fo.reserve_bytes
 
     best: tuple[DeviceMemory, int, int | None, int] | None = None
@@ -474,7 +498,7 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions, tensors: FileTensors 
         blocks = room // (kv_tok * BLOCK_TOKENS)
         max_seq = room // (o.batch * kv_tok)
         max_batch = room // (o.seq * kv_tok)
-    speed = _speed(spec, acc, fo, sp, frac, dev, kv_tok)
+    speed = _speed(acc, fo, sp, dev, kv_tok, pre.flops_forward)
     off = (
         _offload(spec, fo, sp, frac, usable, act, reserve, dev)
         if fo.ram_bytes is not None or (not fits and fo.tp * fo.pp == 1 and not o.training)
@@ -501,9 +525,7 @@ def fit(spec: ModelSpec, acc: Accelerator, fo: FitOptions, tensors: FileTensors 
     )
 
 
-def _speed(
-    spec: ModelSpec, acc: Accelerator, fo: FitOptions, sp: _Split, frac: tuple[int, int], dev: DeviceMemory, kv_tok: int
-) -> Speed:
+def _speed(acc: Accelerator, fo: FitOptions, sp: _Split, dev: DeviceMemory, kv_tok: int, flops_forward: int) -> Speed:
     """Decode: per step each device reads its weights (for MoE only the experts the batch touches) and the KV
     of every cached token; prefill: FLOPs over the TP group's peak. Pipeline stages run one after another."""
     o = fo.opts
@@ -513,9 +535,6 @@ def _speed(
     expert_b = sum(x.bytes for x in dev.shards if x.name == "experts")
     weights = dev.weights_bytes if not o.training else 0
     read = int(weights - expert_b + expert_b * touched) + kv_tok * o.batch * o.seq
-    rep = estimate_memory(
-        spec.hp, spec.params, replace(o, training=False), config=spec.config, active_params=spec.active_params
-    )
     compute_dtype = (
         o.act_dtype if o.dtype in FLOAT_COMPUTE else (Precision.fp8 if o.dtype == Precision.fp8 else Precision.fp16)
     )
@@ -524,12 +543,12 @@ def _speed(
     peak = acc.peak(compute_dtype.value)
     group = fo.tp * fo.attention_dp
     bw_s = read / acc.bandwidth * fo.pp if acc.bandwidth else None
-    step_flops = rep.flops_forward * o.batch
+    step_flops = flops_forward * o.batch
     cp_s = step_flops / (group * peak) if peak else None
     times = [t for t in (bw_s, cp_s) if t is not None]
     step = max(times) if times else None
     bound = "unknown" if step is None else ("memory bandwidth" if step == bw_s else "compute")
-    prefill_flops = rep.flops_forward * o.batch * o.seq
+    prefill_flops = flops_forward * o.batch * o.seq
     return Speed(
         decode_tokens_per_s=1 / step if step else None,
         decode_aggregate_tokens_per_s=o.batch / step if step else None,
@@ -663,6 +682,7 @@ def what_do_i_need(
     """The smallest count of each accelerator (and its TP/PP layout) that holds the model at the asked batch
     and context, sorted by total memory; TP must divide the attention heads."""
     fo.validate()
+    pre = _precompute(spec, fo)
     heads = spec.hp.heads or 1
     rows: list[NeedRow] = []
     for acc in catalogue:
@@ -670,12 +690,12 @@ def what_do_i_need(
         for tp, pp in layouts(1 if acc.usable_fraction < 1 else MAX_TP, 1 if acc.usable_fraction < 1 else MAX_PP):
             if heads % tp or pp > spec.hp.layers:
                 continue
-            r = fit(spec, acc, replace(fo, tp=tp, pp=pp, ep=1), tensors)
+            r = fit(spec, acc, replace(fo, tp=tp, pp=pp, ep=1), tensors, _pre=pre)
             if r.fits:
                 n = tp * pp
                 found = NeedRow(acc, n, tp, pp, n * acc.memory_bytes, r.kv_capacity_tokens, r.speed.decode_tokens_per_s)
                 break
         rows.append(found or NeedRow(acc, None, None, None, None, None, None))
     rows.sort(key=lambda r: (r.total_memory_bytes is None, r.total_memory_bytes or 0, r.accelerator.name))
-    first = fit(spec, catalogue[0], replace(fo, tp=1, pp=1, ep=1), tensors)
+    first = fit(spec, catalogue[0], replace(fo, tp=1, pp=1, ep=1), tensors, _pre=pre)
     return NeedReport(spec.source, spec.hp.arch, spec.params, fo, tuple(rows), first.assumptions)

@@ -36,6 +36,13 @@ def _gpu_count(text: str) -> tuple[str, int]:
     return t, 1
 
 
+def _size(text: str) -> int:
+    # `mi check`'s size parser, imported only when a size is given (it brings the check module along).
+    from ..analysis.check import parse_size
+
+    return parse_size(text)
+
+
 def fit_cmd(
     path: Annotated[
         str | None, typer.Argument(help="Model file, folder or URL (a GGUF: its header and real tensor sizes).")
@@ -75,8 +82,8 @@ def fit_cmd(
         float, typer.Option("--utilization", metavar="F", help="Engine memory cap (vLLM's default 0.9).")
     ] = 0.9,
     reserve: Annotated[
-        str, typer.Option("--reserve", metavar="SIZE", help="Runtime reserve per device (CUDA context…).")
-    ] = "1GiB",
+        str | None, typer.Option("--reserve", metavar="SIZE", help="Runtime reserve per device (default 1GiB).")
+    ] = None,
     prefill_chunk: Annotated[
         int, typer.Option("--prefill-chunk", metavar="T", help="Prefill chunk tokens (vLLM's default 8192).")
     ] = 8192,
@@ -119,8 +126,7 @@ def fit_cmd(
       mi fit --list-gpus
     """
     from ..analysis.accelerators import custom_accelerator, find_accelerator
-    from ..analysis.check import parse_size
-    from ..analysis.fit import FitOptions, FitReport
+    from ..analysis.fit import DEFAULT_RESERVE, FitOptions, FitReport
     from ..analysis.memory import MemoryOptions, Precision, parse_precision
     from ..render.output import Output
 
@@ -145,7 +151,7 @@ def fit_cmd(
             raise UsageError(f"--gpu {gpu!r}: the count must be positive", rule="options")
         acc = find_accelerator(name)
     elif gpu_memory is not None:
-        acc = custom_accelerator(parse_size(gpu_memory))
+        acc = custom_accelerator(_size(gpu_memory))
     if not training and (zero is not None or fsdp or dp is not None or mixed_precision):
         raise UsageError("--zero, --fsdp, --dp and --mixed-precision only apply with --training", rule="options")
     stage = 3 if fsdp else (zero or 0)
@@ -168,11 +174,11 @@ def fit_cmd(
         pp=pp,
         ep=ep,
         utilization=utilization,
-        reserve_bytes=parse_size(reserve),
+        reserve_bytes=_size(reserve) if reserve else DEFAULT_RESERVE,
         prefill_chunk=prefill_chunk,
         zero=stage,
         dp=dp_,
-        ram_bytes=parse_size(ram) if ram else None,
+        ram_bytes=_size(ram) if ram else None,
         use_stored_bytes=dtype is None,
     )
     if acc is not None and gpu is not None and fo.devices != count:
