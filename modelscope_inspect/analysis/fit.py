@@ -164,6 +164,7 @@ class FitReport:
     offload: Offload | None
     assumptions: tuple[str, ...]
     weights_as: str = ""  # the weights' precision, or "as stored" for a read file's own tensor bytes
+    max_positions: int | None = None  # the model's own context limit (max_position_embeddings), for comparison
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,6 +522,7 @@ def fit(
         speed=speed,
         offload=off,
         assumptions=tuple(_assumptions(spec, acc, fo, sp, frac, act_f, kv_tok, file_mode)),
+        max_positions=hp.max_positions,
         weights_as="as stored" if file_mode or frac[1] != spec.params or spec.stored else o.dtype.value,
     )
 

@@ -64,6 +64,8 @@ def fit_document(r: FitReport) -> dict[str, Any]:
         "kv_capacity_blocks": r.kv_capacity_blocks,
         "max_seq": r.max_seq,
         "max_batch": r.max_batch,
+        "max_position_embeddings": r.max_positions,
+        "weights_as": r.weights_as,
         "decode_tokens_per_s": s.decode_tokens_per_s,
         "decode_aggregate_tokens_per_s": s.decode_aggregate_tokens_per_s,
         "decode_bytes_per_step_per_device": s.bytes_per_step,

@@ -71,7 +71,9 @@ def fit_view(r: FitReport) -> list[RenderableType]:
         heads = f", {r.kv_heads_per_device} KV head(s)" if r.kv_heads_per_device else ", MLA latent"
         ans.append(("KV per token", f"{r.kv_bytes_per_token_per_device:,} bytes per device{heads}"))
         ans.append(("KV capacity", f"{r.kv_capacity_tokens:,} tokens ({r.kv_capacity_blocks:,} blocks of 16)"))
-        ans.append(("max context", f"{r.max_seq:,} tokens at batch {o.batch}"))
+        mp = r.max_positions
+        limit = f" (the model's limit is {mp:,})" if mp and r.max_seq is not None and r.max_seq > mp else ""
+        ans.append(("max context", f"{r.max_seq:,} tokens at batch {o.batch}{limit}"))
         ans.append(("max batch", f"{r.max_batch:,} at seq {o.seq:,}"))
     s = r.speed
     if s.bound != "unknown":
@@ -137,12 +139,15 @@ def catalogue_view() -> list[RenderableType]:
         Column("memory", "right"),
         Column("TB/s", "right"),
         Column("bf16", "right"),
+        Column("fp16", "right"),
         Column("fp8", "right"),
         Column("int8", "right"),
     )
     for a in CATALOGUE:
         mem = f"{a.memory_bytes / GIB:,.0f} GiB" + ("*" if a.usable_fraction < 1 else "")
-        t.add_row(a.name, mem, f"{a.bandwidth / 1e12:.2f}", _tflops(a.bf16), _tflops(a.fp8), _tflops(a.int8))
+        t.add_row(
+            a.name, mem, f"{a.bandwidth / 1e12:.2f}", _tflops(a.bf16), _tflops(a.fp16), _tflops(a.fp8), _tflops(a.int8)
+        )
     notes = [
         "peaks in dense TFLOPS/TOPS (—: none published or no such math)",
         "*: unified memory, 75% usable by the GPU by default",
