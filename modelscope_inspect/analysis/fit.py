@@ -349,7 +349,19 @@ def _file_shards(
             div = fo.tp
             key = ("lm_head", (f"vocab split by TP {fo.tp}" if div > 1 else "whole") + ", last stage")
         groups[key] = groups.get(key, 0) + -(-nbytes // div)
-    return [Shard(g, b, rule) for (g, rule), b in groups.items()]
+    if last and not first and not any(g == "lm_head" for g, _ in groups):
+        # A tied head: the last stage holds its own copy of the token embedding (vLLM's ParallelLMHead).
+        tok = sum(b for name, b in tensors if _is_token_embedding(name))
+        if tok:
+            key = ("lm_head", f"tied: a copy of the embedding{f', vocab split by TP {fo.tp}' if fo.tp > 1 else ''}")
+            groups[key] = -(-tok // fo.tp)
+    order = {"embedding": 0, "final norm": 2, "lm_head": 3}
+    return sorted((Shard(g, b, rule) for (g, rule), b in groups.items()), key=lambda x: order.get(x.name, 1))
+
+
+def _is_token_embedding(name: str) -> bool:
+    n = name.lower()
+    return _LAYER.search(name) is None and ("embd" in n or "embed" in n or "wte" in n) and "pos" not in n
 
 
 def _bytes(params: int, frac: tuple[int, int]) -> int:

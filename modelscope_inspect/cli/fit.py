@@ -79,8 +79,9 @@ def fit_cmd(
     batch: Annotated[int, typer.Option("--batch", "-b", metavar="B", help="Concurrent sequences.")] = 1,
     seq: Annotated[int, typer.Option("--seq", "-s", metavar="S", help="Tokens per sequence.")] = 8192,
     utilization: Annotated[
-        float, typer.Option("--utilization", metavar="F", help="Engine memory cap (vLLM's default 0.9).")
-    ] = 0.9,
+        float | None,
+        typer.Option("--utilization", metavar="F", help="Memory cap (default: vLLM's 0.9; 1 with --training)."),
+    ] = None,
     reserve: Annotated[
         str | None, typer.Option("--reserve", metavar="SIZE", help="Runtime reserve per device (default 1GiB).")
     ] = None,
@@ -173,7 +174,7 @@ def fit_cmd(
         tp=tp_,
         pp=pp,
         ep=ep,
-        utilization=utilization,
+        utilization=utilization if utilization is not None else (1.0 if training else 0.9),
         reserve_bytes=_size(reserve) if reserve else DEFAULT_RESERVE,
         prefill_chunk=prefill_chunk,
         zero=stage,

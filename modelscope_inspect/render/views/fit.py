@@ -44,7 +44,7 @@ def fit_view(r: FitReport) -> list[RenderableType]:
     t = Table(
         Column("per device" + stage, wrap=True, hang="  "), Column("bytes", "right"), Column("GiB", "right"), title=""
     )
-    for sh in d.shards:
+    for sh in d.shards if not o.training else ():  # training: the ZeRO terms below hold the weights
         t.add_row(f"{sh.name} ({sh.rule})", f"{sh.bytes:,}", _gib(sh.bytes))
     for sh in d.training_terms:
         t.add_row(f"{sh.name} ({sh.rule})", f"{sh.bytes:,}", _gib(sh.bytes))
@@ -67,7 +67,7 @@ def fit_view(r: FitReport) -> list[RenderableType]:
     )
     verdict = Text("fits" if r.fits else "does not fit", style="bold green" if r.fits else "bold red")
     ans: list[tuple[str | Text, ...]] = [("verdict", verdict)]
-    if r.kv_bytes_per_token_per_device:
+    if r.kv_bytes_per_token_per_device and r.kv_capacity_tokens is not None:
         heads = f", {r.kv_heads_per_device} KV head(s)" if r.kv_heads_per_device else ", MLA latent"
         ans.append(("KV per token", f"{r.kv_bytes_per_token_per_device:,} bytes per device{heads}"))
         ans.append(("KV capacity", f"{r.kv_capacity_tokens:,} tokens ({r.kv_capacity_blocks:,} blocks of 16)"))
@@ -76,7 +76,7 @@ def fit_view(r: FitReport) -> list[RenderableType]:
         ans.append(("max context", f"{r.max_seq:,} tokens at batch {o.batch}{limit}"))
         ans.append(("max batch", f"{r.max_batch:,} at seq {o.seq:,}"))
     s = r.speed
-    if s.bound != "unknown":
+    if s.bound != "unknown" and not o.training:
         ans.append(
             (
                 "decode bound",
