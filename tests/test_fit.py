@@ -271,3 +271,17 @@ def test_fsdp_cli() -> None:
     assert doc["per_device"]["training_bytes"] == 8_030_261_248  # 8 B/param ÷ 8 ranks, as above
     bad = runner.invoke(app, ["fit", "--config", L8, "--zero", "2"])
     assert bad.exit_code == 2
+
+
+def test_placement_conserves_the_weights() -> None:
+    # On one device every term lands whole: the shards add up to parameters × 2 bytes (bf16), here Qwen3-235B-A22B's
+    # 235,093,634,560 parameters (counted by the qwen3_moe preset, checked against transformers elsewhere).
+    spec = memory_spec(config=str(CONFIGS / "qwen3-235b-a22b.json"))
+    assert spec.params == 235_093_634_560
+    r = fit(spec, find_accelerator("MI325X"), _fo())
+    assert r.device.weights_bytes == 2 * 235_093_634_560
+    # TP 8 × EP 8: 16 of 128 experts per layer per device; the replicated norms and routers make the sum over the
+    # 8 devices a little more than the whole.
+    r8 = fit(spec, find_accelerator("H200"), _fo(tp=8, ep=8))
+    assert 2 * spec.params <= 8 * r8.device.weights_bytes < 2 * spec.params * 1.01
+    assert "16 of 128 experts" in next(s.rule for s in r8.device.shards if s.name == "experts")

@@ -252,13 +252,16 @@ def _split(spec: ModelSpec, fo: FitOptions) -> _Split:
     has_head = False
     for t in terms:
         name = t.name.lower()
-        if t.count == hp.layers and "final" not in name and "embed" not in name and "head" not in name:
-            layer_full += t.each
+        per_layer = t.count > 1 or t.count == hp.layers
+        if per_layer and "final" not in name and "embed" not in name and "head" not in name:
+            # A term on some layers only (dense first layers, MoE every other layer) counts as its mean per layer.
+            each_layer = -(-t.params // hp.layers)
+            layer_full += each_layer
             if "norm" in name or "router" in name:
-                layer.append((t.name, t.each, "replicated"))
+                layer.append((t.name, each_layer, "replicated"))
             elif name == "experts" and E:
                 per_dev = -(-E // ep) if ep > 1 else E
-                each = t.each * per_dev // E
+                each = each_layer * per_dev // E
                 split = tp // ep if tp > ep else 1
                 rule = f"{per_dev} of {E} experts (EP {ep})" if ep > 1 else f"all {E} experts, split by TP"
                 if ep == 1:
@@ -268,7 +271,7 @@ def _split(spec: ModelSpec, fo: FitOptions) -> _Split:
                 layer.append((t.name, -(-each // split), rule))
                 expert_layer += -(-each // split)
             else:
-                layer.append((t.name, -(-t.each // tp), f"split by TP {tp}" if tp > 1 else "whole"))
+                layer.append((t.name, -(-each_layer // tp), f"split by TP {tp}" if tp > 1 else "whole"))
         elif "head" in name or "output" in name:
             has_head = True
             last.append((t.name, -(-t.params // tp), f"vocab split by TP {tp}" if tp > 1 else "whole"))
