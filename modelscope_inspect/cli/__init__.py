@@ -10,6 +10,7 @@ from typing import Any
 from .app import _app_for, app, main, register
 from .check import check_cmd
 from .diff import diff_cmd
+from .fit import fit_cmd
 from .graph import graph_cmd
 from .inspect import inspect_cmd
 from .memory import memory_cmd
@@ -20,6 +21,7 @@ from .scan import scan_cmd
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("check", check_cmd),
     ("diff", diff_cmd),
+    ("fit", fit_cmd),
     ("graph", graph_cmd),
     ("inspect", inspect_cmd),
     ("memory", memory_cmd),
