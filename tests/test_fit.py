@@ -56,25 +56,16 @@ def test_llama3_8b_tp16_replicates_kv_heads() -> None:
 
 
 def test_mla_latent_same_on_every_tp_rank() -> None:
-    # DeepSeek-V3's config has no preset on this branch (no deepseek_v3 family yet: MLA/MoE memory is being
-    # added to analysis/memory.py separately), so its MLA dimensions are given as hyperparameters on a llama
-    # body: 61 layers, kv_lora_rank 512, qk_rope_head_dim 64. Latent per token: 61 × (512 + 64) × 2 B = 70,272,
-    # the same at TP 1 and TP 8 (the latent is not split by heads).
-    hp = HParams.from_options(
-        arch="llama",
-        vocab=129280,
-        d_model=7168,
-        layers=61,
-        heads=128,
-        kv_heads=128,
-        d_ff=18432,
-        extras={"kv_lora_rank": 512, "qk_rope_head_dim": 64},
-    )
-    spec = spec_from_hparams(hp)
+    # DeepSeek-V3's published config: 61 layers, kv_lora_rank 512, qk_rope_head_dim 64. Its cache holds the
+    # latent: 61 × (512 + 64) × 2 B = 70,272 per token, the same at TP 1 and TP 8 (the latent has no heads to split).
+    spec = memory_spec(config=str(CONFIGS / "deepseek-v3.json"))
     a = fit(spec, find_accelerator("H200"), _fo(tp=1))
     b = fit(spec, find_accelerator("H200"), _fo(tp=8))
     assert a.kv_bytes_per_token_per_device == b.kv_bytes_per_token_per_device == 61 * (512 + 64) * 2 == 70_272
     assert b.kv_heads_per_device is None
+    # The 671,026,404,352 parameters in bf16 are 1,342 GB: over 8 × H200 (8 × 141 GiB × 0.9 usable) even split 8 ways.
+    assert not b.fits
+    assert b.device.weights_bytes * 8 >= 671_026_404_352 * 2
 
 
 def test_mixtral_ep8_one_expert_per_device() -> None:

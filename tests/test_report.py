@@ -104,8 +104,8 @@ def test_memory_and_scan_sections(tmp_path: Path) -> None:
     assert run_cli("report", "examples/tiny-gpt2", "-o", str(out)).code == 0
     html = out.read_text(encoding="utf-8")
     assert '<section id="memory">' in html and '<svg class="chart"' in html
-    assert "GB GPU<" not in html  # 1 MiB at most: no GPU line squashes the chart, a note says so
-    assert "under 10% of a 24 GB GPU at every length" in html
+    assert "GiB GPU<" not in html  # 1 MiB at most: no GPU line squashes the chart, a note says so
+    assert "under 10% of a RTX-4090 24.0 GiB GPU at every length" in html
     assert '<section id="scan">' in html and 'class="verdict ok"' in html
 
 
@@ -193,7 +193,8 @@ def test_70b_sharded_size_and_time(tmp_path: Path) -> None:
     assert size < 2 * 2**20
     html = out.read_text(encoding="utf-8")
     assert '<section id="memory">' in html and '<section id="graph">' in html
-    assert "80 GB GPU" in html and "141 GB GPU" in html  # 128.5 GiB of bf16 weights: over 80 GB, under 141
+    # 128.5 GiB of bf16 weights: over the 80 GiB of an H100, under the 141 GiB of an H200
+    assert "H100-SXM 80.0 GiB GPU" in html and "H200 141.0 GiB GPU" in html
     data = json.loads(_parse(out).scripts[0][1])
     inv = mi.load(str(model))
     assert data["params"] == inv.total_params == 68_976_648_192  # Llama-2 70B's count

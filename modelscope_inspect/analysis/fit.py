@@ -257,8 +257,9 @@ def _split(spec: ModelSpec, fo: FitOptions) -> _Split:
             # A term on some layers only (dense first layers, MoE every other layer) counts as its mean per layer.
             each_layer = -(-t.params // hp.layers)
             layer_full += each_layer
+            some = "" if t.count == hp.layers else f"; on {t.count} of {hp.layers} layers, spread evenly"
             if "norm" in name or "router" in name:
-                layer.append((t.name, each_layer, "replicated"))
+                layer.append((t.name, each_layer, "replicated" + some))
             elif name == "experts" and E:
                 per_dev = -(-E // ep) if ep > 1 else E
                 each = each_layer * per_dev // E
@@ -268,10 +269,10 @@ def _split(spec: ModelSpec, fo: FitOptions) -> _Split:
                     split = tp
                 if split > 1 and ep > 1:
                     rule += f", each split by {split}"
-                layer.append((t.name, -(-each // split), rule))
+                layer.append((t.name, -(-each // split), rule + some))
                 expert_layer += -(-each // split)
             else:
-                layer.append((t.name, -(-each_layer // tp), f"split by TP {tp}" if tp > 1 else "whole"))
+                layer.append((t.name, -(-each_layer // tp), (f"split by TP {tp}" if tp > 1 else "whole") + some))
         elif "head" in name or "output" in name:
             has_head = True
             last.append((t.name, -(-t.params // tp), f"vocab split by TP {tp}" if tp > 1 else "whole"))

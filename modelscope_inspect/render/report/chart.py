@@ -10,18 +10,23 @@ from __future__ import annotations
 import math
 from html import escape
 
+from ...analysis.accelerators import find_accelerator
 from ...analysis.memory import MemoryReport
 from ..units import human_bytes
 
-# Common accelerator memory sizes, in GB (10^9 bytes) as sold: RTX 4090 / L4 24, A100 40, L40S / A6000 48,
-# A100 / H100 80, H200 141. One constant, to be replaced by `mi fit`'s accelerator catalogue when it lands.
-GPU_MEMORY_GB: tuple[tuple[str, int], ...] = (
-    ("24 GB", 24),
-    ("40 GB", 40),
-    ("48 GB", 48),
-    ("80 GB", 80),
-    ("141 GB", 141),
-)
+# The GPU lines: one common accelerator per memory size, their memory from `mi fit`'s catalogue.
+CHART_GPUS = ("RTX-4090", "A100-40GB", "L40S", "H100-SXM", "H200", "B200", "MI325X")
+
+
+def _gpu_lines() -> tuple[tuple[str, int], ...]:
+    lines = []
+    for name in CHART_GPUS:
+        acc = find_accelerator(name)
+        lines.append((f"{acc.name} {human_bytes(acc.usable_bytes)}", acc.usable_bytes))
+    return tuple(sorted(lines, key=lambda line: line[1]))
+
+
+GPU_MEMORY: tuple[tuple[str, int], ...] = _gpu_lines()
 
 GPU_SCALE_MIN = 0.1  # the first GPU above the model is drawn when the model needs at least this share of it
 W, H = 720, 320
@@ -42,12 +47,12 @@ def memory_chart(reports: tuple[MemoryReport, ...]) -> str:
     # The GPU lines below the largest total, and the first one above it (the sizes that decide a choice), unless
     # the model would be a sliver under that line: a tiny model is drawn at its own scale instead.
     gpus: list[tuple[str, int]] = []
-    for name, gb in GPU_MEMORY_GB:
-        if gb * 10**9 >= top:
-            if top >= GPU_SCALE_MIN * gb * 10**9:
-                gpus.append((name, gb * 10**9))
+    for name, size in GPU_MEMORY:
+        if size >= top:
+            if top >= GPU_SCALE_MIN * size:
+                gpus.append((name, size))
             break
-        gpus.append((name, gb * 10**9))
+        gpus.append((name, size))
     ymax = max([top, *(b for _, b in gpus)]) * 1.08 or 1
     lo, hi = math.log2(seqs[0]), math.log2(seqs[-1])
     span = (hi - lo) or 1.0
@@ -92,7 +97,7 @@ def memory_chart(reports: tuple[MemoryReport, ...]) -> str:
         parts.append(f'<text class="legend" x="{lx + 22}" y="{ly}">{escape(label)}</text>')
         lx += 40 + 7 * len(label)
     if not gpus:
-        smallest = GPU_MEMORY_GB[0][0]
+        smallest = GPU_MEMORY[0][0]
         parts.append(f'<text class="gpu-label" x="{W - RIGHT - 4}" y="{TOP + 12}" text-anchor="end">'
                      f"under {GPU_SCALE_MIN:.0%} of a {escape(smallest)} GPU at every length</text>")  # fmt: skip
     parts.append("</svg>")
