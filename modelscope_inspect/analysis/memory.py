@@ -176,6 +176,9 @@ class Profile:
     moe_ff: int = 0  # width of one routed expert
     shared_ff: int = 0  # width of the always-on shared expert (qwen2_moe), 0: none
     norm_topk: bool = False  # top-k routing weights renormalised (mixtral)
+    norm_impl: str = ""  # "": nn.LayerNorm / Llama's RMSNorm; "gemma", "cohere": see `_norm_saved`
+    attn_softcap: bool = False  # eager attention scores go through tanh (Gemma 2's attn_logit_softcapping)
+    final_softcap: bool = False  # the logits go through tanh (Gemma 2's final_logit_softcapping)
 
 
 def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
@@ -227,8 +230,22 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
         measured=facts.measured,
         experts_per_token=(hp.experts_per_token or 1) if hp.num_experts else 1,
         num_experts=hp.num_experts or 0,
+        norm_impl=facts.norm_impl,
+        **_softcaps(cfg, facts.softcap),
         **_moe(hp, cfg, facts.norm_topk),
     )
+
+
+def _softcaps(cfg: Mapping[str, Any], defaults: tuple[float | None, float | None] | None) -> dict[str, bool]:
+    """Whether the attention scores and the logits go through tanh: the config's attn_logit_softcapping and
+    final_logit_softcapping (present with null: off, as in transformers), else the config class's defaults."""
+    if defaults is None:
+        return {}
+    attn, final = (cfg[k] if k in cfg else d for k, d in zip(_SOFTCAP_KEYS, defaults, strict=True))
+    return {"attn_softcap": attn is not None, "final_softcap": final is not None}
+
+
+_SOFTCAP_KEYS = ("attn_logit_softcapping", "final_logit_softcapping")
 
 
 def _moe(hp: HParams, cfg: Mapping[str, Any], norm_topk: bool) -> dict[str, Any]:
@@ -406,6 +423,25 @@ def _b(x: Precision) -> int:
     return BITS[x] // 8
 
 
+def _norm_saved(prof: Profile, T: int, h: int, dt: int) -> tuple[int, str]:
+    """Bytes one norm saves for backward over T tokens of width h, and the formula.
+
+    nn.LayerNorm saves its input and fp32 mean and rstd. Llama's RMSNorm saves an fp32 copy of its input, the fp32
+    rsqrt and the normalised value cast back to the dtype (for the weight product). Gemma's RMSNorm multiplies in
+    fp32 by `1 + weight`: it keeps the fp32 normalised value and that h-wide fp32 sum instead. Cohere's LayerNorm is
+    Python in fp32: `x − mean` twice (pow and the rstd product each compute their own), the rstd, the normalised
+    value, and the weight's fp32 copy unless the weight already is fp32 (measured in tests/test_families_memory.py).
+    """
+    if prof.norm_impl == "gemma":
+        return 2 * T * h * 4 + T * 4 + h * 4, "2·T·h·4 + T·4 + h·4"
+    if prof.norm_impl == "cohere":
+        w = 0 if dt == 4 else h * 4
+        return 3 * T * h * 4 + T * 4 + w, "3·T·h·4 + T·4" + (" + h·4" if w else "")
+    if prof.norm == "layernorm":
+        return T * h * dt + 2 * T * 4, "T·h·dt + 2·T·4"
+    return T * h * 4 + T * 4 + T * h * dt, "T·h·4 + T·4 + T·h·dt"
+
+
 def training_activations(
     hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int
 ) -> tuple[list[MemoryTerm], list[MemoryTerm], list[MemoryTerm]]:
@@ -421,10 +457,7 @@ def training_activations(
     layer: list[MemoryTerm] = []
     ssq: list[MemoryTerm] = []
 
-    if prof.norm == "layernorm":
-        norm_bytes, norm_f = T * h * dt + 2 * T * 4, "T·h·dt + 2·T·4"
-    else:
-        norm_bytes, norm_f = T * h * 4 + T * 4 + T * h * dt, "T·h·4 + T·4 + T·h·dt"
+    norm_bytes, norm_f = _norm_saved(prof, T, h, dt)
     n_norms = prof.norms_per_layer
     layer.append(
         MemoryTerm(f"{n_norms} × {prof.norm}", n_norms * norm_bytes, f"{n_norms}·({norm_f})" if n_norms > 1 else norm_f)
@@ -445,6 +478,8 @@ def training_activations(
         layer.append(MemoryTerm("q, k, v (kv repeated)", 3 * T * a * hd * dt, "3·T·a·hd·dt"))
         sm = 4 if prof.softmax_fp32 else dt
         ssq.append(MemoryTerm("softmax output (s×s)", b * a * s * s * sm, f"b·a·s²·{sm}"))
+        if prof.attn_softcap:  # eager softcapping keeps tanh's output (scores / cap, in the dtype)
+            ssq.append(MemoryTerm("softcap tanh output (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
         if prof.p_attn > 0:
             ssq.append(MemoryTerm("dropout mask (s×s)", b * a * s * s * mask, f"b·a·s²·{mask}"))
             ssq.append(MemoryTerm("dropped probs (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
@@ -517,6 +552,8 @@ def training_activations(
         outside.append(MemoryTerm("embedding dropout mask", T * h * mask, f"T·h·{mask}"))
     outside.append(MemoryTerm(f"final {prof.norm}", norm_bytes, norm_f))
     outside.append(MemoryTerm("lm-head input", T * h * dt, "T·h·dt"))
+    if prof.final_softcap:  # logits / cap → tanh (keeps its output) → · cap, before the loss upcasts them
+        outside.append(MemoryTerm("final softcap tanh output", T * hp.vocab * dt, "T·V·dt"))
     outside.append(MemoryTerm("loss: log-softmax, targets", T * hp.vocab * 4 + T * 8 + 4, "T·V·4 + T·8 + 4"))
     return layer, ssq, outside
 
@@ -628,9 +665,6 @@ def _layers(hp: HParams) -> int:
     return hp.layers
 
 
-_FUSED_QKV = ("gpt2", "falcon", "chatglm")
-
-
 def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int) -> list[MemoryTerm]:
     """Tensors live at the peak of a no-grad prefill of b×s tokens, besides weights and KV cache.
 
@@ -659,7 +693,7 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
 
     from .families import family
 
-    fused = hp.arch in _FUSED_QKV or family(hp.arch).memory.fused_qkv
+    fused = family(hp.arch).memory.fused_qkv
     q = 3 * T * a * hd * dt if fused else T * a * hd * dt
     q_f = "3·T·a·hd·dt" if fused else "T·a·hd·dt"
     attn, attn_f = q, q_f

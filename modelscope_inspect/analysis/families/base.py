@@ -147,6 +147,10 @@ class MemoryFacts:
     rotary_dims: Callable[[HParams], int] | None = None  # rotary width the family works out (overrides `rotary`)
     d_ff: Callable[[HParams], int] | None = None  # MLP width when no config key gives it (gpt-j's 4·d)
     fused_qkv: bool = False  # one fused q/k/v projection: its whole output is live at once (inference)
+    norm_impl: str = ""  # a norm that saves more than nn.LayerNorm / Llama's RMSNorm: "gemma", "cohere"
+    # tanh softcapping (Gemma 2/3): transformers' defaults of attn_logit_softcapping and final_logit_softcapping,
+    # None for a cap the config class leaves off; the keys are read when present (null: no cap). None: no softcap.
+    softcap: tuple[float | None, float | None] | None = None
     measured: bool = False  # checked against autograd's saved tensors in the test suite
 
 
