@@ -241,7 +241,7 @@ def _softcaps(cfg: Mapping[str, Any], defaults: tuple[float | None, float | None
     final_logit_softcapping (present with null: off, as in transformers), else the config class's defaults."""
     if defaults is None:
         return {}
-    attn, final = (cfg[k] if k in cfg else d for k, d in zip(_SOFTCAP_KEYS, defaults, strict=True))
+    attn, final = (cfg.get(k, d) for k, d in zip(_SOFTCAP_KEYS, defaults, strict=True))
     return {"attn_softcap": attn is not None, "final_softcap": final is not None}
 
 
