@@ -179,6 +179,7 @@ class Profile:
     norm_impl: str = ""  # "": nn.LayerNorm / Llama's RMSNorm; "gemma", "cohere": see `_norm_saved`
     attn_softcap: bool = False  # eager attention scores go through tanh (Gemma 2's attn_logit_softcapping)
     final_softcap: bool = False  # the logits go through tanh (Gemma 2's final_logit_softcapping)
+    rotary_per_layer: bool = False  # each layer saves its own (interleaved) copy of cos & sin (GLM-4)
 
 
 def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
@@ -187,6 +188,25 @@ def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
         if isinstance(v, int | float) and not isinstance(v, bool):
             return float(v)
     return default
+
+
+def _rotary_fraction(cfg: Mapping[str, Any], key: str, default: float, path: str | None) -> float:
+    """The share of each head that is rotated, where transformers 5 reads it: `rope_parameters` (a legacy
+    `rope_scaling` replaces that dict), then the top-level key, then the config class's default
+    (`PreTrainedConfig.convert_rope_params_to_dict`; a transformers 5 `to_dict()` keeps it in `rope_parameters` only).
+    """
+    legacy = cfg.get("rope_scaling")
+    rope = legacy or cfg.get("rope_parameters")
+    where, value = key, cfg.get(key)
+    if isinstance(rope, Mapping) and rope.get(key) is not None:
+        where, value = f"{'rope_scaling' if legacy else 'rope_parameters'}.{key}", rope[key]
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise MalformedFileError(
+            f"config key {where!r} must be a number from 0 to 1, got {value!r}", path=path, rule="config-key"
+        )
+    return float(value)
 
 
 def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
@@ -207,7 +227,7 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
     if facts.rotary == "full":
         rotary = d_head
     elif facts.rotary == "partial":
-        rotary = int(d_head * _num(cfg, facts.rotary_key, default=facts.rotary_default))
+        rotary = int(d_head * _rotary_fraction(cfg, facts.rotary_key, facts.rotary_default, hp.path))
     if facts.rotary_dims is not None:
         rotary = facts.rotary_dims(hp)
     learned = 0 if facts.learned_positions is None else (hp.max_positions or 0) + facts.learned_positions
@@ -231,6 +251,7 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
         experts_per_token=(hp.experts_per_token or 1) if hp.num_experts else 1,
         num_experts=hp.num_experts or 0,
         norm_impl=facts.norm_impl,
+        rotary_per_layer=facts.rotary_per_layer,
         **_softcaps(cfg, facts.softcap),
         **_moe(hp, cfg, facts.norm_topk),
     )
@@ -547,7 +568,11 @@ def training_activations(
     elif prof.learned_positions:
         outside.append(MemoryTerm("position ids (int64)", s * 8, "s·8"))
     if prof.rotary_dim:
-        outside.append(MemoryTerm("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
+        cos_sin = 2 * s * prof.rotary_dim * dt
+        if prof.rotary_per_layer:
+            layer.append(MemoryTerm("rotary cos & sin (interleaved copy)", cos_sin, "2·s·rotary_dim·dt"))
+        else:
+            outside.append(MemoryTerm("rotary cos & sin", cos_sin, "2·s·rotary_dim·dt"))
     if prof.p_embd > 0:
         outside.append(MemoryTerm("embedding dropout mask", T * h * mask, f"T·h·{mask}"))
     outside.append(MemoryTerm(f"final {prof.norm}", norm_bytes, norm_f))

@@ -151,6 +151,7 @@ class MemoryFacts:
     # tanh softcapping (Gemma 2/3): transformers' defaults of attn_logit_softcapping and final_logit_softcapping,
     # None for a cap the config class leaves off; the keys are read when present (null: no cap). None: no softcap.
     softcap: tuple[float | None, float | None] | None = None
+    rotary_per_layer: bool = False  # every layer saves its own copy of cos & sin (GLM-4 interleaves them per call)
     measured: bool = False  # checked against autograd's saved tensors in the test suite
 
 

@@ -480,7 +480,7 @@ FAMILIES: tuple[Family, ...] = (
                   "max_position_embeddings": 131072, "attention_bias": True, "tie_word_embeddings": False},
         tied=False, read=_read_glm4,
         memory=MemoryFacts(rotary="partial", rotary_default=0.5, softmax_fp32=True, norms_per_layer=lambda hp: 4,
-                           measured=True),
+                           rotary_per_layer=True, measured=True),
     ),
     Family(
         "internlm3", _internlm3, "transformers LlamaForCausalLM for InternLM3Config", model_types=("internlm3",),
