@@ -222,3 +222,28 @@ def test_gemma2_softcapping_null_is_off(tmp_path: Path) -> None:
     path, model = _write(tmp_path, doc)
     ours, measured = _ours_and_autograd(path, model, 2, 64)
     assert abs(ours / measured - 1) <= 0.001, (ours, measured)
+
+
+# ---- inference: fused projections keep their whole output live --------------------------------------------------
+
+
+@pytest.mark.parametrize(("b", "s"), [(2, 256), (8, 32)])
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_phi3_inference_peak(tmp_path: Path, attention: str, b: int, s: int) -> None:
+    """Phi-3's qkv_proj and gate_up_proj: the q/k/v and gate/up outputs are views of one live tensor each; the
+    working set plus the KV cache is the CPU allocator's peak during a no-grad prefill."""
+    from tests.oracles_memory import inference_peak_bytes
+
+    doc = transformers.AutoConfig.for_model("phi3", pad_token_id=None, **_TINY).to_dict()
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(
+        transformers.AutoConfig.from_pretrained(tmp_path), attn_implementation=attention, dtype=torch.float32
+    )
+    peak, _ = inference_peak_bytes(model, torch.randint(0, 1000, (b, s)))
+    r = run_cli("memory", "--config", str(tmp_path / "config.json"), "--json", "--dtype", "fp32",
+                "--attention", attention, "--batch", str(b), "--seq", str(s))  # fmt: skip
+    assert r.code == 0, r.stderr
+    out = json.loads(r.stdout)
+    ours = out["kv_cache_bytes"] + out["activation_bytes"]
+    assert abs(ours / peak - 1) <= 0.01, (ours, peak)

@@ -180,6 +180,7 @@ class Profile:
     attn_softcap: bool = False  # eager attention scores go through tanh (Gemma 2's attn_logit_softcapping)
     final_softcap: bool = False  # the logits go through tanh (Gemma 2's final_logit_softcapping)
     rotary_per_layer: bool = False  # each layer saves its own (interleaved) copy of cos & sin (GLM-4)
+    fused_gate_up: bool = False  # one gate_up_proj: its 2·d_ff output is live through the MLP (inference)
 
 
 def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
@@ -252,6 +253,7 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
         num_experts=hp.num_experts or 0,
         norm_impl=facts.norm_impl,
         rotary_per_layer=facts.rotary_per_layer,
+        fused_gate_up=facts.fused_gate_up,
         **_softcaps(cfg, facts.softcap),
         **_moe(hp, cfg, facts.norm_topk),
     )
@@ -734,6 +736,8 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
         attn_f += " + T·a·hd·dt"
     k = prof.experts_per_token if prof.num_experts else 1
     n_ff = 3 if prof.mlp == "gated" else (4 if act_saved(prof.act) >= 3 else 2)
+    if prof.fused_gate_up:  # the 2·d_ff gate_up output stays live under the activation and the product
+        n_ff = 4
     mlp = T * h * dt + k * n_ff * T * (prof.moe_ff or d_ff) * dt
     mlp_f = f"T·h·dt + {'k·' if k > 1 else ''}{n_ff}·T·d_ff·dt"
     if eager:  # the layer still holds the attention probabilities it returned

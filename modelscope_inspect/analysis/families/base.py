@@ -152,6 +152,7 @@ class MemoryFacts:
     # None for a cap the config class leaves off; the keys are read when present (null: no cap). None: no softcap.
     softcap: tuple[float | None, float | None] | None = None
     rotary_per_layer: bool = False  # every layer saves its own copy of cos & sin (GLM-4 interleaves them per call)
+    fused_gate_up: bool = False  # one fused gate_up projection: its 2·d_ff output is live through the MLP (inference)
     measured: bool = False  # checked against autograd's saved tensors in the test suite
 
 

@@ -408,7 +408,8 @@ FAMILIES: tuple[Family, ...] = (
                   "tie_word_embeddings": False},
         tied=False,
         # Phi3Model has no embedding dropout (embd_pdrop is unused); resid_pdrop after attention and after the MLP.
-        memory=MemoryFacts(rotary="partial", rotary_default=1.0, softmax_fp32=True,
+        memory=MemoryFacts(rotary="partial", rotary_default=1.0, softmax_fp32=True, fused_qkv=True,
+                           fused_gate_up=True,
                            dropouts=(_NONE, _ATTN_DROP, (("resid_pdrop",), 0.0), _NONE), measured=True),
     ),
     Family(
@@ -480,7 +481,7 @@ FAMILIES: tuple[Family, ...] = (
                   "max_position_embeddings": 131072, "attention_bias": True, "tie_word_embeddings": False},
         tied=False, read=_read_glm4,
         memory=MemoryFacts(rotary="partial", rotary_default=0.5, softmax_fp32=True, norms_per_layer=lambda hp: 4,
-                           rotary_per_layer=True, measured=True),
+                           rotary_per_layer=True, fused_gate_up=True, measured=True),
     ),
     Family(
         "internlm3", _internlm3, "transformers LlamaForCausalLM for InternLM3Config", model_types=("internlm3",),
