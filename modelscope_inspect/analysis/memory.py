@@ -181,6 +181,7 @@ class Profile:
     final_softcap: bool = False  # the logits go through tanh (Gemma 2's final_logit_softcapping)
     rotary_per_layer: bool = False  # each layer saves its own (interleaved) copy of cos & sin (GLM-4)
     fused_gate_up: bool = False  # one gate_up_proj: its 2·d_ff output is live through the MLP (inference)
+    qk_norm: str = ""  # "head": q and k normalised per head (over head_dim); "width": over all heads at once
 
 
 def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
@@ -254,6 +255,7 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
         norm_impl=facts.norm_impl,
         rotary_per_layer=facts.rotary_per_layer,
         fused_gate_up=facts.fused_gate_up,
+        qk_norm=facts.qk_norm,
         **_softcaps(cfg, facts.softcap),
         **_moe(hp, cfg, facts.norm_topk),
     )
@@ -454,9 +456,12 @@ def _norm_saved(prof: Profile, T: int, h: int, dt: int) -> tuple[int, str]:
     fp32 by `1 + weight`: it keeps the fp32 normalised value and that h-wide fp32 sum instead. Cohere's LayerNorm is
     Python in fp32: `x − mean` twice (pow and the rstd product each compute their own), the rstd, the normalised
     value, and the weight's fp32 copy unless the weight already is fp32 (measured in tests/test_families_memory.py).
+    q/k norms are the same norms over T·heads rows of head_dim ("head") or T rows of heads·head_dim ("width").
     """
     if prof.norm_impl == "gemma":
         return 2 * T * h * 4 + T * 4 + h * 4, "2·T·h·4 + T·4 + h·4"
+    if prof.norm_impl == "fp32":  # OLMo 2: (weight · x_normalised).to(dtype) keeps the normalised value in fp32
+        return 2 * T * h * 4 + T * 4, "2·T·h·4 + T·4"
     if prof.norm_impl == "cohere":
         w = 0 if dt == 4 else h * 4
         return 3 * T * h * 4 + T * 4 + w, "3·T·h·4 + T·4" + (" + h·4" if w else "")
@@ -486,6 +491,12 @@ def training_activations(
         MemoryTerm(f"{n_norms} × {prof.norm}", n_norms * norm_bytes, f"{n_norms}·({norm_f})" if n_norms > 1 else norm_f)
     )
     layer.append(MemoryTerm("q/k/v projection input", T * h * dt, "T·h·dt"))
+    if prof.qk_norm:
+        per_head = prof.qk_norm == "head"
+        q_bytes, q_f = _norm_saved(prof, T * a if per_head else T, hd if per_head else a * hd, dt)
+        k_bytes, _ = _norm_saved(prof, T * kvh if per_head else T, hd if per_head else kvh * hd, dt)
+        rows = "T·a rows of hd, T·kv rows of hd" if per_head else "T rows of a·hd, T rows of kv·hd"
+        layer.append(MemoryTerm(f"q and k {prof.norm}s", q_bytes + k_bytes, f"{q_f}, T and h for {rows}"))
 
     # With attention dropout on CPU, PyTorch's SDPA falls back to the math kernel, which saves what eager does.
     kind = opts.attention

@@ -1049,7 +1049,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 32, "num_key_value_heads": 32, "head_dim": 128, "intermediate_size": 22016,
                   "max_position_embeddings": 32768, "attention_bias": False, "use_sliding_window": False,
                   "sliding_window": 4096, "max_window_layers": 28, "tie_word_embeddings": False},
-        tied=False, read=_read_qwen3, memory=MemoryFacts(softmax_fp32=True),
+        tied=False, read=_read_qwen3, memory=MemoryFacts(softmax_fp32=True, qk_norm="head", measured=True),
     ),
     Family(
         "qwen3_moe", _qwen3_moe, "transformers Qwen3MoeForCausalLM", model_types=("qwen3_moe",),
@@ -1058,6 +1058,6 @@ FAMILIES: tuple[Family, ...] = (
                   "max_position_embeddings": 32768, "moe_intermediate_size": 768, "num_experts": 128,
                   "num_experts_per_tok": 8, "decoder_sparse_step": 1, "attention_bias": False,
                   "use_sliding_window": False, "sliding_window": 4096, "tie_word_embeddings": False},
-        tied=False, read=_read_qwen3_moe, memory=MemoryFacts(softmax_fp32=True),
+        tied=False, read=_read_qwen3_moe, memory=MemoryFacts(softmax_fp32=True, qk_norm="head", measured=True),
     ),
 )  # fmt: skip

@@ -940,7 +940,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"tie_word_embeddings": True}, tied=True, read=_read_gemma3,
         lift=_lift_from("text_config", "gemma3_text"),
         memory=MemoryFacts(act="gelu_pytorch_tanh", softmax_fp32=True, norms_per_layer=lambda hp: 4,
-                           norm_impl="gemma"),
+                           norm_impl="gemma", qk_norm="head"),
     ),
 )  # fmt: skip
 # Every builder here reads its head from `architectures` itself (base models, classifiers, encoder-decoders).

@@ -377,7 +377,7 @@ def _read_internlm3(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, A
 _ATTN_DROP: tuple[tuple[str, ...], float] = (("attention_dropout",), 0.0)
 _NONE: tuple[tuple[str, ...], float] = ((), 0.0)
 # Gemma's RMSNorm (fp32, times 1 + weight), four per layer, and the tanh softcapping of attention scores and logits
-# (Gemma2Config caps both by default, Gemma3TextConfig neither). Not yet modelled: Gemma 3's q/k norms.
+# (Gemma2Config caps both by default, Gemma3TextConfig neither).
 _GEMMA_MEMORY = MemoryFacts(act="gelu_pytorch_tanh", act_keys=("hidden_activation",), softmax_fp32=True,
                             norms_per_layer=lambda hp: 4, norm_impl="gemma", softcap=(None, None))  # fmt: skip
 # Checked against autograd's saved tensors (tests/test_families_decoders.py): the Llama layout's activations.
@@ -399,7 +399,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 9216,
                   "max_position_embeddings": 131072, "attention_bias": False, "sliding_window": 4096,
                   "sliding_window_pattern": 6, "tie_word_embeddings": True},
-        tied=True, read=_read_gemma3_text, memory=_GEMMA_MEMORY,
+        tied=True, read=_read_gemma3_text, memory=dataclasses.replace(_GEMMA_MEMORY, qk_norm="head", measured=True),
     ),
     Family(
         "phi3", _phi3, "transformers Phi3ForCausalLM (Phi-3, Phi-3.5, Phi-4)", model_types=("phi3",),
@@ -463,8 +463,8 @@ FAMILIES: tuple[Family, ...] = (
         architectures=("Olmo2ForCausalLM",),
         defaults={"num_attention_heads": 32, "intermediate_size": 11008, "max_position_embeddings": 2048,
                   "attention_bias": False, "tie_word_embeddings": False},
-        # Its q/k RMSNorms (over the full width) save tensors the memory model does not count yet.
-        tied=False, read=_read_attention_bias, memory=MemoryFacts(softmax_fp32=True),
+        tied=False, read=_read_attention_bias,
+        memory=MemoryFacts(softmax_fp32=True, norm_impl="fp32", qk_norm="width", measured=True),
     ),
     Family(
         "smollm3", _smollm3, "transformers SmolLM3ForCausalLM", model_types=("smollm3",),
