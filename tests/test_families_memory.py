@@ -1,8 +1,9 @@
 """The memory profiles of the family registry against transformers, not against themselves.
 
-* Every family with a transformers model class: the profile `mi memory` reads (norm kind, norms per layer, gated or
-  plain MLP, activation function, rotary width) agrees with the module tree transformers builds on the meta device
-  from the config class's defaults (one layer): norms are told apart by what they do (a LayerNorm centres its
+* Every family with a transformers model class: the profile `mi memory` reads (norm kind, norms per layer, q/k
+  norms, gated or plain MLP, activation function, rotary width) agrees with the module tree transformers builds on
+  the meta device from the config class's defaults (one layer): norms are told apart by what they do (a LayerNorm
+  centres its
   output, an RMSNorm does not) on a copy of the module itself, the MLP is gated when a gate projection exists, the
   activation is the class transformers' ACT2CLS maps the profile's name to, the rotary width is twice the length of
   the rotary embedding's `inv_freq` (GPT-J: its sin/cos table's width).
@@ -90,19 +91,30 @@ def test_profile_matches_the_module_tree(name: str) -> None:
     fam = next(f for f in FAMILIES if f.name == name)
     config = _config(fam.model_types[0])
     raw = config.to_dict()
-    prof = profile_for(HParams.from_config(raw), raw)
+    hp = HParams.from_config(raw)
+    prof = profile_for(hp, raw)
     with torch.device("meta"):
         model = transformers.AutoModel.from_config(config)
     layer_name, layer = _first_layer(model)
 
-    # Norms: of the layer itself (q/k norms inside the attention are not the per-layer norms the profile counts).
-    inside_attention = re.compile(r"(^|\.)(self_attn|attention|attn|SelfAttention)\.")
-    norms = [(n, m) for n, m in layer.named_modules() if _is_norm(m) and not inside_attention.search(n)]
+    # Norms: of the layer itself (q/k norms are not among the per-layer norms the profile counts).
+    qk_name = re.compile(r"(^|\.)(q|k|query|key)_(norm|layernorm|ln)$")
+    norms = [(n, m) for n, m in layer.named_modules() if _is_norm(m) and not qk_name.search(n)]
     assert norms, f"{name}: no norm in {layer_name}"
     kinds = {"layernorm" if _centres(m) else "rmsnorm" for _, m in norms}
     assert kinds == {prof.norm}, (name, [(n, type(m).__name__) for n, m in norms], prof.norm)
     if not (fam.encoder_only or fam.encoder_decoder):
         assert len(norms) == prof.norms_per_layer, (name, [n for n, _ in norms], prof.norms_per_layer)
+
+    # q/k norms: norms inside the attention, per head (head_dim wide) or over all heads.
+    qk = [m for n, m in layer.named_modules() if _is_norm(m) and qk_name.search(n)]
+    widths = {next(p.numel() for p in m.parameters()) for m in qk}
+    hd = hp.d_head
+    assert bool(qk) == bool(prof.qk_norm), (name, prof.qk_norm, widths)
+    if prof.qk_norm == "head":
+        assert widths == {hd}, (name, widths, hd)
+    elif prof.qk_norm == "width":
+        assert widths == {hp.n_heads * hd, hp.n_kv_heads * hd}, (name, widths)
 
     # MLP: gated when the layer has a gate projection (a module or, for fused MoE experts, a parameter).
     names = [n for n, _ in layer.named_parameters()]
