@@ -413,7 +413,6 @@ def test_memory_profiles_from_the_records() -> None:
 
 _ACT = {"vocab_size": 1000, "hidden_size": 128, "intermediate_size": 352, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512, "head_dim": 32}  # fmt: skip
-_NOT_YET = "memory.py does not model {} yet (measured ours/autograd {})"
 
 
 # (model type, config overrides, tolerance): the families whose memory facts say `measured` are byte-exact but for
@@ -432,11 +431,8 @@ _NOT_YET = "memory.py does not model {} yet (measured ours/autograd {})"
         ("internlm3", {}, 0.01),
         ("gemma3_text", {}, 0.10),  # ours/autograd 0.91, 0.93: the q/k norms are not modelled
         ("olmo2", {}, 0.10),  # 0.90, 0.92: the full-width q/k norms are not modelled
-        pytest.param("gemma2", {}, 0.10, marks=pytest.mark.xfail(
-            strict=True, reason=_NOT_YET.format("the attention and final-logit softcapping tanh", "0.85, 0.76"))),
-        pytest.param("cohere", {}, 0.10, marks=pytest.mark.xfail(
-            strict=True, reason=_NOT_YET.format(
-            "CohereLayerNorm (Python: 3 saved T·h tensors where nn.LayerNorm saves 1)", "0.89, 0.91"))),
+        ("gemma2", {}, 0.01),
+        ("cohere", {}, 0.01),
     ],
 )  # fmt: skip
 def test_activations_within_10_percent(

@@ -177,6 +177,12 @@ class Profile:
     moe_ff: int = 0  # width of one routed expert
     shared_ff: int = 0  # width of the always-on shared expert (qwen2_moe), 0: none
     norm_topk: bool = False  # top-k routing weights renormalised (mixtral)
+    norm_impl: str = ""  # "": nn.LayerNorm / Llama's RMSNorm; "gemma", "cohere": see `_norm_saved`
+    attn_softcap: bool = False  # eager attention scores go through tanh (Gemma 2's attn_logit_softcapping)
+    final_softcap: bool = False  # the logits go through tanh (Gemma 2's final_logit_softcapping)
+    rotary_per_layer: bool = False  # each layer saves its own (interleaved) copy of cos & sin (GLM-4)
+    fused_gate_up: bool = False  # one gate_up_proj: its 2·d_ff output is live through the MLP (inference)
+    qk_norm: str = ""  # "head": q and k normalised per head (over head_dim); "width": over all heads at once
 
 
 def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
@@ -185,6 +191,25 @@ def _num(config: Mapping[str, Any], *keys: str, default: float = 0.0) -> float:
         if isinstance(v, int | float) and not isinstance(v, bool):
             return float(v)
     return default
+
+
+def _rotary_fraction(cfg: Mapping[str, Any], key: str, default: float, path: str | None) -> float:
+    """The share of each head that is rotated, where transformers 5 reads it: `rope_parameters` (a legacy
+    `rope_scaling` replaces that dict), then the top-level key, then the config class's default
+    (`PreTrainedConfig.convert_rope_params_to_dict`; a transformers 5 `to_dict()` keeps it in `rope_parameters` only).
+    """
+    legacy = cfg.get("rope_scaling")
+    rope = legacy or cfg.get("rope_parameters")
+    where, value = key, cfg.get(key)
+    if isinstance(rope, Mapping) and rope.get(key) is not None:
+        where, value = f"{'rope_scaling' if legacy else 'rope_parameters'}.{key}", rope[key]
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise MalformedFileError(
+            f"config key {where!r} must be a number from 0 to 1, got {value!r}", path=path, rule="config-key"
+        )
+    return float(value)
 
 
 def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
@@ -205,7 +230,7 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
     if facts.rotary == "full":
         rotary = d_head
     elif facts.rotary == "partial":
-        rotary = int(d_head * _num(cfg, facts.rotary_key, default=facts.rotary_default))
+        rotary = int(d_head * _rotary_fraction(cfg, facts.rotary_key, facts.rotary_default, hp.path))
     if facts.rotary_dims is not None:
         rotary = facts.rotary_dims(hp)
     learned = 0 if facts.learned_positions is None else (hp.max_positions or 0) + facts.learned_positions
@@ -228,8 +253,25 @@ def profile_for(hp: HParams, config: Mapping[str, Any] | None) -> Profile:
         measured=facts.measured,
         experts_per_token=(hp.experts_per_token or 1) if hp.num_experts else 1,
         num_experts=hp.num_experts or 0,
+        norm_impl=facts.norm_impl,
+        rotary_per_layer=facts.rotary_per_layer,
+        fused_gate_up=facts.fused_gate_up,
+        qk_norm=facts.qk_norm,
+        **_softcaps(cfg, facts.softcap),
         **_moe(hp, cfg, facts.norm_topk),
     )
+
+
+def _softcaps(cfg: Mapping[str, Any], defaults: tuple[float | None, float | None] | None) -> dict[str, bool]:
+    """Whether the attention scores and the logits go through tanh: the config's attn_logit_softcapping and
+    final_logit_softcapping (present with null: off, as in transformers), else the config class's defaults."""
+    if defaults is None:
+        return {}
+    attn, final = (cfg.get(k, d) for k, d in zip(_SOFTCAP_KEYS, defaults, strict=True))
+    return {"attn_softcap": attn is not None, "final_softcap": final is not None}
+
+
+_SOFTCAP_KEYS = ("attn_logit_softcapping", "final_logit_softcapping")
 
 
 def _moe(hp: HParams, cfg: Mapping[str, Any], norm_topk: bool) -> dict[str, Any]:
@@ -487,6 +529,28 @@ def _b(x: Precision) -> int:
     return BITS[x] // 8
 
 
+def _norm_saved(prof: Profile, T: int, h: int, dt: int) -> tuple[int, str]:
+    """Bytes one norm saves for backward over T tokens of width h, and the formula.
+
+    nn.LayerNorm saves its input and fp32 mean and rstd. Llama's RMSNorm saves an fp32 copy of its input, the fp32
+    rsqrt and the normalised value cast back to the dtype (for the weight product). Gemma's RMSNorm multiplies in
+    fp32 by `1 + weight`: it keeps the fp32 normalised value and that h-wide fp32 sum instead. Cohere's LayerNorm is
+    Python in fp32: `x − mean` twice (pow and the rstd product each compute their own), the rstd, the normalised
+    value, and the weight's fp32 copy unless the weight already is fp32 (measured in tests/test_families_memory.py).
+    q/k norms are the same norms over T·heads rows of head_dim ("head") or T rows of heads·head_dim ("width").
+    """
+    if prof.norm_impl == "gemma":
+        return 2 * T * h * 4 + T * 4 + h * 4, "2·T·h·4 + T·4 + h·4"
+    if prof.norm_impl == "fp32":  # OLMo 2: (weight · x_normalised).to(dtype) keeps the normalised value in fp32
+        return 2 * T * h * 4 + T * 4, "2·T·h·4 + T·4"
+    if prof.norm_impl == "cohere":
+        w = 0 if dt == 4 else h * 4
+        return 3 * T * h * 4 + T * 4 + w, "3·T·h·4 + T·4" + (" + h·4" if w else "")
+    if prof.norm == "layernorm":
+        return T * h * dt + 2 * T * 4, "T·h·dt + 2·T·4"
+    return T * h * 4 + T * 4 + T * h * dt, "T·h·4 + T·4 + T·h·dt"
+
+
 def training_activations(
     hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int
 ) -> tuple[list[MemoryTerm], list[MemoryTerm], list[MemoryTerm]]:
@@ -502,15 +566,18 @@ def training_activations(
     layer: list[MemoryTerm] = []
     ssq: list[MemoryTerm] = []
 
-    if prof.norm == "layernorm":
-        norm_bytes, norm_f = T * h * dt + 2 * T * 4, "T·h·dt + 2·T·4"
-    else:
-        norm_bytes, norm_f = T * h * 4 + T * 4 + T * h * dt, "T·h·4 + T·4 + T·h·dt"
+    norm_bytes, norm_f = _norm_saved(prof, T, h, dt)
     n_norms = prof.norms_per_layer
     layer.append(
         MemoryTerm(f"{n_norms} × {prof.norm}", n_norms * norm_bytes, f"{n_norms}·({norm_f})" if n_norms > 1 else norm_f)
     )
     layer.append(MemoryTerm("q/k/v projection input", T * h * dt, "T·h·dt"))
+    if prof.qk_norm:
+        per_head = prof.qk_norm == "head"
+        q_bytes, q_f = _norm_saved(prof, T * a if per_head else T, hd if per_head else a * hd, dt)
+        k_bytes, _ = _norm_saved(prof, T * kvh if per_head else T, hd if per_head else kvh * hd, dt)
+        rows = "T·a rows of hd, T·kv rows of hd" if per_head else "T rows of a·hd, T rows of kv·hd"
+        layer.append(MemoryTerm(f"q and k {prof.norm}s", q_bytes + k_bytes, f"{q_f}, T and h for {rows}"))
 
     # With attention dropout on CPU, PyTorch's SDPA falls back to the math kernel, which saves what eager does.
     kind = opts.attention
@@ -526,6 +593,8 @@ def training_activations(
         layer.append(MemoryTerm("q, k, v (kv repeated)", 3 * T * a * hd * dt, "3·T·a·hd·dt"))
         sm = 4 if prof.softmax_fp32 else dt
         ssq.append(MemoryTerm("softmax output (s×s)", b * a * s * s * sm, f"b·a·s²·{sm}"))
+        if prof.attn_softcap:  # eager softcapping keeps tanh's output (scores / cap, in the dtype)
+            ssq.append(MemoryTerm("softcap tanh output (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
         if prof.p_attn > 0:
             ssq.append(MemoryTerm("dropout mask (s×s)", b * a * s * s * mask, f"b·a·s²·{mask}"))
             ssq.append(MemoryTerm("dropped probs (s×s)", b * a * s * s * dt, "b·a·s²·dt"))
@@ -593,11 +662,17 @@ def training_activations(
     elif prof.learned_positions:
         outside.append(MemoryTerm("position ids (int64)", s * 8, "s·8"))
     if prof.rotary_dim:
-        outside.append(MemoryTerm("rotary cos & sin", 2 * s * prof.rotary_dim * dt, "2·s·rotary_dim·dt"))
+        cos_sin = 2 * s * prof.rotary_dim * dt
+        if prof.rotary_per_layer:
+            layer.append(MemoryTerm("rotary cos & sin (interleaved copy)", cos_sin, "2·s·rotary_dim·dt"))
+        else:
+            outside.append(MemoryTerm("rotary cos & sin", cos_sin, "2·s·rotary_dim·dt"))
     if prof.p_embd > 0:
         outside.append(MemoryTerm("embedding dropout mask", T * h * mask, f"T·h·{mask}"))
     outside.append(MemoryTerm(f"final {prof.norm}", norm_bytes, norm_f))
     outside.append(MemoryTerm("lm-head input", T * h * dt, "T·h·dt"))
+    if prof.final_softcap:  # logits / cap → tanh (keeps its output) → · cap, before the loss upcasts them
+        outside.append(MemoryTerm("final softcap tanh output", T * hp.vocab * dt, "T·V·dt"))
     outside.append(MemoryTerm("loss: log-softmax, targets", T * hp.vocab * 4 + T * 8 + 4, "T·V·4 + T·8 + 4"))
     return layer, ssq, outside
 
@@ -711,9 +786,6 @@ def _layers(hp: HParams) -> int:
     return hp.layers
 
 
-_FUSED_QKV = ("gpt2", "falcon", "chatglm")
-
-
 def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff: int) -> list[MemoryTerm]:
     """Tensors live at the peak of a no-grad prefill of b×s tokens, besides weights and KV cache.
 
@@ -742,7 +814,7 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
 
     from .families import family
 
-    fused = hp.arch in _FUSED_QKV or family(hp.arch).memory.fused_qkv
+    fused = family(hp.arch).memory.fused_qkv
     q = 3 * T * a * hd * dt if fused else T * a * hd * dt
     q_f = "3·T·a·hd·dt" if fused else "T·a·hd·dt"
     attn, attn_f = q, q_f
@@ -758,6 +830,8 @@ def inference_working_set(hp: HParams, prof: Profile, opts: MemoryOptions, d_ff:
         attn_f += " + T·a·hd·dt"
     k = prof.experts_per_token if prof.num_experts else 1
     n_ff = 3 if prof.mlp == "gated" else (4 if act_saved(prof.act) >= 3 else 2)
+    if prof.fused_gate_up:  # the 2·d_ff gate_up output stays live under the activation and the product
+        n_ff = 4
     mlp = T * h * dt + k * n_ff * T * (prof.moe_ff or d_ff) * dt
     mlp_f = f"T·h·dt + {'k·' if k > 1 else ''}{n_ff}·T·d_ff·dt"
     if eager:  # the layer still holds the attention probabilities it returned

@@ -167,6 +167,13 @@ class MemoryFacts:
     rotary_dims: Callable[[HParams], int] | None = None  # rotary width the family works out (overrides `rotary`)
     d_ff: Callable[[HParams], int] | None = None  # MLP width when no config key gives it (gpt-j's 4·d)
     fused_qkv: bool = False  # one fused q/k/v projection: its whole output is live at once (inference)
+    norm_impl: str = ""  # a norm that saves more than nn.LayerNorm / Llama's RMSNorm: "gemma", "cohere", "fp32"
+    # tanh softcapping (Gemma 2/3): transformers' defaults of attn_logit_softcapping and final_logit_softcapping,
+    # None for a cap the config class leaves off; the keys are read when present (null: no cap). None: no softcap.
+    softcap: tuple[float | None, float | None] | None = None
+    rotary_per_layer: bool = False  # every layer saves its own copy of cos & sin (GLM-4 interleaves them per call)
+    fused_gate_up: bool = False  # one fused gate_up projection: its 2·d_ff output is live through the MLP (inference)
+    qk_norm: str = ""  # norms on q and k: "head" (each head over head_dim), "width" (all heads at once), "": none
     measured: bool = False  # checked against autograd's saved tensors in the test suite
     # The cache layout when it is not 2·kv_heads·head_dim per token per layer (MLA latents, SSM states).
     cache: Callable[[HParams], CacheLayout] | None = None

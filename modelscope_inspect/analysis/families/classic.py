@@ -916,7 +916,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"n_positions": 1024, "n_head": 12, "tie_word_embeddings": True}, tied=True,
         unsupported=("add_cross_attention",),
         memory=MemoryFacts(norm="layernorm", mlp="plain", act="gelu_new", rotary="none", learned_positions=0,
-                           measured=True,
+                           measured=True, fused_qkv=True,
                            dropouts=((("embd_pdrop",), 0.1), (("attn_pdrop",), 0.1), (("resid_pdrop",), 0.1),
                                      ((), 0.0))),
     ),
@@ -975,7 +975,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 256, "intermediate_size": 24576,
                   "max_position_embeddings": 8192, "attention_bias": False, "tie_word_embeddings": True},
         tied=True, read=_read_attention_bias(False),
-        memory=MemoryFacts(act="gelu_pytorch_tanh", softmax_fp32=True, measured=True),
+        memory=MemoryFacts(act="gelu_pytorch_tanh", softmax_fp32=True, norm_impl="gemma", measured=True),
     ),
     Family(
         "opt", _opt, "transformers OPTForCausalLM", model_types=("opt",), architectures=("OPTForCausalLM",),
@@ -1008,6 +1008,7 @@ FAMILIES: tuple[Family, ...] = (
                   "multi_query": True, "parallel_attn": True, "bias": False, "tie_word_embeddings": True},
         tied=True, read=_read_falcon,
         memory=MemoryFacts(norm="layernorm", mlp="plain", act="gelu", norms_per_layer=_falcon_norms, measured=True,
+                           fused_qkv=True,
                            dropouts=(((), 0.0), (("attention_dropout",), 0.0), (("hidden_dropout",), 0.0),
                                      ((), 0.0))),
     ),
@@ -1021,8 +1022,8 @@ FAMILIES: tuple[Family, ...] = (
                   "multi_query_attention": False, "multi_query_group_num": 1, "add_bias_linear": False,
                   "add_qkv_bias": False, "rmsnorm": True, "post_layer_norm": True, "tie_word_embeddings": False},
         tied=False, read=_read_chatglm, unsupported=("pre_seq_len",), heads="none",
-        memory=MemoryFacts(dropouts=(((), 0.0), (("attention_dropout",), 0.0), (("hidden_dropout",), 0.0),
-                                     ((), 0.0))),
+        memory=MemoryFacts(fused_qkv=True, dropouts=(((), 0.0), (("attention_dropout",), 0.0),
+                                                      (("hidden_dropout",), 0.0), ((), 0.0))),
     ),
     Family(
         "mixtral", _mixtral, "transformers MixtralForCausalLM", model_types=("mixtral",),
@@ -1048,7 +1049,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 32, "num_key_value_heads": 32, "head_dim": 128, "intermediate_size": 22016,
                   "max_position_embeddings": 32768, "attention_bias": False, "use_sliding_window": False,
                   "sliding_window": 4096, "max_window_layers": 28, "tie_word_embeddings": False},
-        tied=False, read=_read_qwen3, memory=MemoryFacts(softmax_fp32=True),
+        tied=False, read=_read_qwen3, memory=MemoryFacts(softmax_fp32=True, qk_norm="head", measured=True),
     ),
     Family(
         "qwen3_moe", _qwen3_moe, "transformers Qwen3MoeForCausalLM", model_types=("qwen3_moe",),
@@ -1057,6 +1058,6 @@ FAMILIES: tuple[Family, ...] = (
                   "max_position_embeddings": 32768, "moe_intermediate_size": 768, "num_experts": 128,
                   "num_experts_per_tok": 8, "decoder_sparse_step": 1, "attention_bias": False,
                   "use_sliding_window": False, "sliding_window": 4096, "tie_word_embeddings": False},
-        tied=False, read=_read_qwen3_moe, memory=MemoryFacts(softmax_fp32=True),
+        tied=False, read=_read_qwen3_moe, memory=MemoryFacts(softmax_fp32=True, qk_norm="head", measured=True),
     ),
 )  # fmt: skip

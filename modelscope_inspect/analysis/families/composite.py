@@ -939,7 +939,8 @@ FAMILIES: tuple[Family, ...] = (
         model_types=("gemma3",), architectures=("Gemma3ForConditionalGeneration", "Gemma3Model"),
         defaults={"tie_word_embeddings": True}, tied=True, read=_read_gemma3,
         lift=_lift_from("text_config", "gemma3_text"),
-        memory=MemoryFacts(act="gelu_pytorch_tanh", softmax_fp32=True, norms_per_layer=lambda hp: 4),
+        memory=MemoryFacts(act="gelu_pytorch_tanh", softmax_fp32=True, norms_per_layer=lambda hp: 4,
+                           norm_impl="gemma", qk_norm="head"),
     ),
 )  # fmt: skip
 # Every builder here reads its head from `architectures` itself (base models, classifiers, encoder-decoders).

@@ -12,6 +12,7 @@ cache by their window.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -375,10 +376,10 @@ def _read_internlm3(config: Mapping[str, Any], v: dict[str, Any]) -> dict[str, A
 
 _ATTN_DROP: tuple[tuple[str, ...], float] = (("attention_dropout",), 0.0)
 _NONE: tuple[tuple[str, ...], float] = ((), 0.0)
-# Not yet modelled for Gemma: the tanh of the attention-logit softcapping (b·a·s² per layer, Gemma 2) and of the
-# final-logit softcapping (b·s·vocab), and Gemma 3's q/k norms; `mi memory` reads these families by analogy.
+# Gemma's RMSNorm (fp32, times 1 + weight), four per layer, and the tanh softcapping of attention scores and logits
+# (Gemma2Config caps both by default, Gemma3TextConfig neither).
 _GEMMA_MEMORY = MemoryFacts(act="gelu_pytorch_tanh", act_keys=("hidden_activation",), softmax_fp32=True,
-                            norms_per_layer=lambda hp: 4)  # fmt: skip
+                            norms_per_layer=lambda hp: 4, norm_impl="gemma", softcap=(None, None))  # fmt: skip
 # Checked against autograd's saved tensors (tests/test_families_decoders.py): the Llama layout's activations.
 _LLAMA_LIKE = MemoryFacts(softmax_fp32=True, measured=True)
 
@@ -389,7 +390,8 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 9216,
                   "max_position_embeddings": 8192, "attention_bias": False, "sliding_window": 4096,
                   "tie_word_embeddings": True},
-        tied=True, read=_read_gemma2, memory=_GEMMA_MEMORY,
+        tied=True, read=_read_gemma2,
+        memory=dataclasses.replace(_GEMMA_MEMORY, softcap=(50.0, 30.0), measured=True),
     ),
     Family(
         "gemma3_text", _gemma3_text, "transformers Gemma3ForCausalLM (Gemma 3 text)", model_types=("gemma3_text",),
@@ -397,7 +399,7 @@ FAMILIES: tuple[Family, ...] = (
         defaults={"num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 9216,
                   "max_position_embeddings": 131072, "attention_bias": False, "sliding_window": 4096,
                   "sliding_window_pattern": 6, "tie_word_embeddings": True},
-        tied=True, read=_read_gemma3_text, memory=_GEMMA_MEMORY,
+        tied=True, read=_read_gemma3_text, memory=dataclasses.replace(_GEMMA_MEMORY, qk_norm="head", measured=True),
     ),
     Family(
         "phi3", _phi3, "transformers Phi3ForCausalLM (Phi-3, Phi-3.5, Phi-4)", model_types=("phi3",),
@@ -406,7 +408,8 @@ FAMILIES: tuple[Family, ...] = (
                   "tie_word_embeddings": False},
         tied=False,
         # Phi3Model has no embedding dropout (embd_pdrop is unused); resid_pdrop after attention and after the MLP.
-        memory=MemoryFacts(rotary="partial", rotary_default=1.0, softmax_fp32=True,
+        memory=MemoryFacts(rotary="partial", rotary_default=1.0, softmax_fp32=True, fused_qkv=True,
+                           fused_gate_up=True,
                            dropouts=(_NONE, _ATTN_DROP, (("resid_pdrop",), 0.0), _NONE), measured=True),
     ),
     Family(
@@ -414,10 +417,10 @@ FAMILIES: tuple[Family, ...] = (
         architectures=("CohereForCausalLM",),
         defaults={"num_attention_heads": 64, "intermediate_size": 22528, "max_position_embeddings": 8192,
                   "attention_bias": False, "use_qk_norm": False, "tie_word_embeddings": True},
-        # CohereLayerNorm is Python (mean, centre, rsqrt, weight): it saves 3 tensors of b·s·d where the modelled
-        # nn.LayerNorm saves 1, so `mi memory --training` is ~10 % low for Cohere (tests/test_families_decoders.py).
+        # CohereLayerNorm is Python in fp32 (mean, centre, rsqrt, weight): see memory._norm_saved.
         tied=True, read=_read_cohere,
-        memory=MemoryFacts(norm="layernorm", softmax_fp32=True, norms_per_layer=lambda hp: 1),
+        memory=MemoryFacts(norm="layernorm", softmax_fp32=True, norms_per_layer=lambda hp: 1, norm_impl="cohere",
+                           measured=True),
     ),
     Family(
         "granite", _granite, "transformers GraniteForCausalLM", model_types=("granite",),
@@ -460,8 +463,8 @@ FAMILIES: tuple[Family, ...] = (
         architectures=("Olmo2ForCausalLM",),
         defaults={"num_attention_heads": 32, "intermediate_size": 11008, "max_position_embeddings": 2048,
                   "attention_bias": False, "tie_word_embeddings": False},
-        # Its q/k RMSNorms (over the full width) save tensors the memory model does not count yet.
-        tied=False, read=_read_attention_bias, memory=MemoryFacts(softmax_fp32=True),
+        tied=False, read=_read_attention_bias,
+        memory=MemoryFacts(softmax_fp32=True, norm_impl="fp32", qk_norm="width", measured=True),
     ),
     Family(
         "smollm3", _smollm3, "transformers SmolLM3ForCausalLM", model_types=("smollm3",),
@@ -478,7 +481,7 @@ FAMILIES: tuple[Family, ...] = (
                   "max_position_embeddings": 131072, "attention_bias": True, "tie_word_embeddings": False},
         tied=False, read=_read_glm4,
         memory=MemoryFacts(rotary="partial", rotary_default=0.5, softmax_fp32=True, norms_per_layer=lambda hp: 4,
-                           measured=True),
+                           rotary_per_layer=True, fused_gate_up=True, measured=True),
     ),
     Family(
         "internlm3", _internlm3, "transformers LlamaForCausalLM for InternLM3Config", model_types=("internlm3",),
