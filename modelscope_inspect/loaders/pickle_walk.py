@@ -10,8 +10,8 @@ Why not `pickle.Unpickler` with a strict `find_class`? The real unpickler trusts
 - persistent ids become `PersistentId`.
 
 Every declared length is checked against the bytes left before it is read, and the number of opcodes,
-memo entries, stack depth, container elements and integer digits are capped. `FRAME` boundaries are
-enforced. The same decoder serves `mi inspect` (which interprets the result) and `mi scan` (which
+memo entries, stack depth, container elements and integer digits are capped. `FRAME` lengths are
+checked to fit (their boundaries are not enforced, as in CPython's C unpickler). The same decoder serves `mi inspect` (which interprets the result) and `mi scan` (which
 reports every global and call it saw, with opcode offsets).
 """
 
@@ -195,15 +195,19 @@ def _target_name(obj: Any) -> str:
 
 
 class _Reader:
-    """Cursor over the pickle bytes that enforces lengths and FRAME boundaries."""
+    """Cursor over the pickle bytes that enforces declared lengths.
 
-    __slots__ = ("data", "end", "frame_end", "pos", "where")
+    FRAME boundaries are not enforced, as in CPython's C unpickler (`load_frame` in Modules/_pickle.c only
+    checks that the frame's bytes are there, then rewinds): `pickle.loads(bytes)` runs opcodes that straddle
+    a frame (`pickle.load(file)` refuses some), so the decoder reads them too (fickling's frame bypasses).
+    """
+
+    __slots__ = ("data", "end", "pos", "where")
 
     def __init__(self, data: bytes | memoryview, start: int, where: str) -> None:
         self.data = memoryview(data)
         self.pos = start
         self.end = len(data)
-        self.frame_end = -1
         self.where = where
 
     def take(self, n: int, what: str) -> memoryview:
@@ -214,15 +218,6 @@ class _Reader:
                 path=self.where,
                 rule="pickle-length",
             )
-        if self.frame_end >= 0:
-            if pos + n > self.frame_end:
-                raise MalformedFileError(
-                    f"{what} at byte {pos} straddles the end of its FRAME",
-                    path=self.where,
-                    rule="pickle-frame",
-                )
-            if pos + n == self.frame_end:
-                self.frame_end = -1
         self.pos = pos + n
         return self.data[pos : pos + n]
 
@@ -243,18 +238,24 @@ def _int_from_text(text: bytes, where: str, limit: int) -> int:
     body = text.strip().rstrip(b"L")
     if len(body) > limit:
         raise LimitExceededError(f"integer with {len(body)} digits", path=where, rule="pickle-int")
-    try:
-        return int(body)
-    except ValueError:
-        raise MalformedFileError(f"bad integer literal {text[:40]!r}", path=where, rule="pickle-text") from None
+    # CPython's C unpickler reads INT with strtol(s, &end, 0) and LONG with base 0: `0x10` and `010` are valid.
+    for base in (0, 10, 8):
+        try:
+            return int(body, base)
+        except ValueError:
+            continue
+    raise MalformedFileError(f"bad integer literal {text[:40]!r}", path=where, rule="pickle-text")
 
 
 def _decode_string_literal(raw: bytes, where: str) -> bytes:
-    # STRING arguments are repr()s of str in Python 2: quoted, with backslash escapes.
+    # STRING arguments are repr()s of str in Python 2: quoted, with backslash escapes, which CPython decodes
+    # with PyBytes_DecodeEscape (`codecs.escape_decode`).
+    import codecs
+
     if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
         raise MalformedFileError("STRING argument is not quoted", path=where, rule="pickle-text")
     try:
-        return raw[1:-1].decode("ascii").encode("latin-1").decode("unicode_escape").encode("latin-1")
+        return bytes(codecs.escape_decode(raw[1:-1])[0])  # type: ignore[attr-defined]
     except (UnicodeError, ValueError):
         raise MalformedFileError("STRING argument has bad escapes", path=where, rule="pickle-text") from None
 
@@ -320,6 +321,17 @@ def walk(
             return bytes(raw).decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
             raise fail(f"{what} is not valid UTF-8", "pickle-text") from None
+
+    def py2_str(raw: Any) -> Any:
+        # Python 2 `str` opcodes: CPython 3 decodes them with the unpickler's encoding (ASCII by default) and
+        # pushes a `str`, so `S'os'\nS'system'\n\x93` is STACK_GLOBAL os.system. Bytes that are not ASCII fail
+        # that decoding in CPython; they are kept as bytes here (torch loads them with encoding="latin1").
+        if type(raw) is bytes:
+            try:
+                return raw.decode("ascii")
+            except UnicodeDecodeError:
+                return raw
+        return raw
 
     def bytes_value(raw: memoryview) -> Any:
         return bytes(raw) if len(raw) <= lim.keep_bytes else Blob(len(raw))
@@ -431,7 +443,7 @@ def walk(
                 if len(items) % 2:
                     raise fail("SETITEMS with an odd number of items")
                 count(len(items) // 2)
-                target = pop() if stack else None
+                target = pop()
                 pairs = list(zip(items[0::2], items[1::2], strict=True))
                 _set_items(target, pairs, fail)
                 push(target)
@@ -477,7 +489,6 @@ def walk(
                 n = unpack_Q(r.take(8, "FRAME"))[0]
                 if r.pos + n > r.end:
                     raise fail(f"FRAME declares {n:,} bytes but only {r.end - r.pos:,} remain", "pickle-length")
-                r.frame_end = r.pos + n if n else -1
             elif code == 0x93:  # STACK_GLOBAL
                 name = pop()
                 module = pop()
@@ -578,12 +589,12 @@ def walk(
                 push(as_text(r.take(n, "BINUNICODE8"), "BINUNICODE8"))
             elif code == 0x54:  # BINSTRING
                 n = unpack_i(r.take(4, "BINSTRING"))[0]
-                push(bytes_value(r.take(n, "BINSTRING")))
+                push(py2_str(bytes_value(r.take(n, "BINSTRING"))))
             elif code == 0x55:  # SHORT_BINSTRING
                 n = r.take(1, "SHORT_BINSTRING")[0]
-                push(bytes(r.take(n, "SHORT_BINSTRING")))
+                push(py2_str(bytes(r.take(n, "SHORT_BINSTRING"))))
             elif code == 0x53:  # STRING
-                push(_decode_string_literal(r.line("STRING", lim.max_text_line), where))
+                push(py2_str(_decode_string_literal(r.line("STRING", lim.max_text_line), where)))
             elif code == 0x56:  # UNICODE
                 raw = r.line("UNICODE", lim.max_text_line)
                 push(raw.decode("raw_unicode_escape", "replace"))
@@ -605,9 +616,11 @@ def walk(
                 items = pop_mark()
                 count(len(items))
                 target = pop()
-                if not isinstance(target, SetLike):
-                    raise fail("ADDITEMS on something that is not a set")
-                target.items.extend(items)
+                if isinstance(target, SetLike):
+                    target.items.extend(items)
+                elif isinstance(target, Call):
+                    target.list_items.extend(items)
+                # Anything else: CPython calls its `add` attribute, which may exist; the walk goes on.
                 push(target)
             elif code == 0x91:  # FROZENSET
                 items = pop_mark()
@@ -656,8 +669,7 @@ def _set_items(target: Any, pairs: list[tuple[Any, Any]], fail: Any) -> None:
                 raise fail("dictionary key is not hashable") from None
     elif isinstance(target, Call):
         target.dict_items.extend(pairs)
-    else:
-        raise fail(f"SETITEM(S) on {type(target).__name__}")
+    # Anything else: CPython calls its __setitem__ (a list takes an int key), so the walk goes on as it would.
 
 
 def _append(target: Any, items: list[Any], fail: Any) -> None:
@@ -665,5 +677,4 @@ def _append(target: Any, items: list[Any], fail: Any) -> None:
         target.extend(items)
     elif isinstance(target, Call):
         target.list_items.extend(items)
-    else:
-        raise fail(f"APPEND(S) on {type(target).__name__}")
+    # Anything else: CPython calls its `extend` or `append` attribute, which a global may have; the walk goes on.
