@@ -158,14 +158,17 @@ class Event:
 class WalkResult:
     """The decoded value (symbolic) plus every global and call seen, in order."""
 
-    __slots__ = ("end", "error", "events", "protocol", "value")
+    __slots__ = ("end", "error", "events", "protocol", "rule", "value")
 
-    def __init__(self, value: Any, events: list[Event], end: int, protocol: int, error: str | None = None) -> None:
+    def __init__(
+        self, value: Any, events: list[Event], end: int, protocol: int, error: str | None = None, rule: str = ""
+    ) -> None:
         self.value = value
         self.events = events
         self.end = end  # offset just past STOP
         self.protocol = protocol
         self.error = error  # set when decoding stopped early (fail closed: events so far are kept)
+        self.rule = rule  # the rule of that error
 
 
 def _root_name(obj: Any) -> str:
@@ -202,13 +205,18 @@ class _Reader:
     a frame (`pickle.load(file)` refuses some), so the decoder reads them too (fickling's frame bypasses).
     """
 
-    __slots__ = ("data", "end", "pos", "where")
+    __slots__ = ("data", "end", "pos", "total", "where")
 
-    def __init__(self, data: bytes | memoryview, start: int, where: str) -> None:
+    def __init__(self, data: bytes | memoryview, start: int, where: str, total: int | None = None) -> None:
         self.data = memoryview(data)
         self.pos = start
         self.end = len(data)
+        self.total = self.end if total is None else total  # the whole stream's length when `data` is a prefix
         self.where = where
+
+    def _rule(self, need: int) -> str:
+        # `pickle-more`: the prefix ends first but the whole stream would have the bytes (read more and retry).
+        return "pickle-more" if self.end < need <= self.total else "pickle-length"
 
     def take(self, n: int, what: str) -> memoryview:
         pos = self.pos
@@ -216,7 +224,7 @@ class _Reader:
             raise MalformedFileError(
                 f"{what} at byte {pos} declares {n:,} bytes but only {self.end - pos:,} remain",
                 path=self.where,
-                rule="pickle-length",
+                rule=self._rule(pos + n) if n >= 0 else "pickle-length",
             )
         self.pos = pos + n
         return self.data[pos : pos + n]
@@ -229,7 +237,7 @@ class _Reader:
             raise MalformedFileError(
                 f"{what} at byte {start} has no end of line within {limit:,} bytes",
                 path=self.where,
-                rule="pickle-text",
+                rule=self._rule(stop + 1) if stop < start + limit + 1 else "pickle-text",
             )
         return bytes(self.take(idx + 1, what)[:-1])
 
@@ -267,14 +275,16 @@ def walk(
     where: str = "<pickle>",
     limits: Limits = DEFAULT_LIMITS,
     persistent: bool = True,
+    total: int | None = None,
 ) -> WalkResult:
     """Decode one pickle starting at `start`; return its symbolic value and the globals/calls it uses.
 
     Raises `MalformedFileError` when the stream is broken, unless events were already seen, in which case
     the partial result is returned with `error` set (a parse error after a dangerous global must still
-    report that global).
+    report that global). `total` is the whole stream's length when `data` is only its prefix: running out of
+    the prefix is then rule `pickle-more`.
     """
-    r = _Reader(data, start, where)
+    r = _Reader(data, start, where, total)
     stack: list[Any] = []
     metastack: list[list[Any]] = []
     memo: dict[int, Any] = {}
@@ -632,7 +642,7 @@ def walk(
                 raise fail(f"unknown opcode 0x{code:02x}", "pickle-opcode")
     except MalformedFileError as exc:
         if events:
-            return WalkResult(None, events, r.pos, protocol, error=str(exc))
+            return WalkResult(None, events, r.pos, protocol, error=str(exc), rule=exc.rule or "")
         raise
 
 

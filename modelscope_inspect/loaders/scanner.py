@@ -6,9 +6,9 @@ imports or calls anything:
 - raw pickles (`.pkl`, `.pickle`, legacy `.pt`), including several concatenated in one file,
 - the legacy torch format (five pickles in a row, then raw storage bytes that are not read), and its
   tar-wrapped variant (`sys_info`, `pickle`, and the per-record pickles inside `storages` and `tensors`),
-- every `*.pkl` member of a zip archive whatever its folder is called (torch picks the folder from the
-  first entry and matches names case-insensitively, so a renamed `archive/` hides nothing), inflated with
-  a cap so a zip bomb stops early,
+- every member of a zip archive that is a pickle by content, whatever its name or folder (`*.pkl` members
+  must be pickles; `data.txt`, `weights` or `archive/extra/config.txt` holding one are found by their first
+  opcodes and a walk), and zips inside zips, each inflated with a cap so a zip bomb stops early,
 - numpy `.npy` files (and `.npy` members of `.npz` archives) whose dtype holds Python objects: their data
   is a pickle.
 
@@ -29,6 +29,7 @@ directory and `.pkl` members, the pickles at the start of raw/legacy files, `.np
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,7 +383,8 @@ def _npy_object_offset(head: bytes, where: str) -> tuple[bool, int]:
         raise MalformedFileError(f"unknown npy version {major}", path=where, rule="npy-header")
     if hlen > MAX_NPY_HEADER or start + hlen > len(head):
         raise MalformedFileError(f"npy header length {hlen:,} is not plausible", path=where, rule="npy-header")
-    text = head[start : start + hlen].decode("latin-1")
+    # Python 2 wrote longs as `2L` in the shape (numpy's own test data has `(2L,)`); numpy strips the suffix too.
+    text = re.sub(r"(?<=\d)[lL]\b", "", head[start : start + hlen].decode("latin-1"))
     try:
         header = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -425,42 +427,121 @@ def _scan_cut_zip(src: ByteSource, acc: _Acc, cut: MalformedFileError) -> str:
     return "torch-zip"
 
 
-def _scan_zip(src: ByteSource, acc: _Acc) -> str:
+MAX_ZIP_DEPTH = 4  # zips inside zips, each member inside the same inflate caps
+SNIFF_READ = 4096  # first bytes of a member read to tell a pickle from tensor data
+
+
+class _BytesSource:
+    """A zip member held in memory, as a byte source (a zip inside a zip)."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self.data = data
+        self.name = name
+        self.size = len(data)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return self.data[offset : offset + n]
+
+    def read_exact(self, offset: int, n: int, what: str) -> bytes:
+        from .source import read_exact
+
+        return read_exact(self, offset, n, what)
+
+    def close(self) -> None:
+        pass
+
+
+def _member_head(src: ByteSource, info: Any, n: int) -> bytes:
+    """The first `n` bytes of a member (a stored member is sliced, a deflated one inflated only that far)."""
+    import zlib
+    import zipfile
+
+    from .torchzip import member_start
+
+    start = member_start(src, info)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return src.read_at(start, min(n, info.compress_size))
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return b""
+    inflater = zlib.decompressobj(-15)
+    try:
+        return inflater.decompress(src.read_at(start, min(info.compress_size, max(n, 1 << 16))), n)
+    except zlib.error:
+        return b""
+
+
+def _sniff_pickle(data: bytes, total: int) -> bool:
+    """Whether a member of any name is a pickle: a protocol 2+ header (0x80, 2-5) or a valid first opcode,
+    and then a walk that reaches STOP (or needs more bytes than `data` holds but the member has). A protocol
+    2+ stream that breaks after naming a global is a pickle too: CPython would have imported that global."""
+    if not data or not (data[0] in PICKLE_START or (data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= 5)):
+        return False
+    try:
+        res = walk(data, where="<sniff>", total=total)
+    except LimitExceededError:
+        return True
+    except InspectError as exc:
+        return exc.rule == "pickle-more"
+    if res.error is None or res.rule == "pickle-more":
+        return True
+    return data[0] == 0x80 and any(ev.kind == "global" and _IDENT.fullmatch(ev.target) for ev in res.events)
+
+
+_IDENT = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
+
+
+def _scan_zip(src: ByteSource, acc: _Acc, depth: int = 0, prefix: str = "") -> str:
+    """Every member by content, whatever its name: `.pkl` members must be pickles; any other member that
+    sniffs as a pickle (torch, joblib or a loader tricked into reading it would unpickle it) is walked too,
+    and a member that is itself a zip is opened, `MAX_ZIP_DEPTH` deep, inside the same inflate caps."""
     from .torchzip import open_zip, read_member
 
     try:
         infos = open_zip(src)
     except MalformedFileError as exc:
-        if exc.rule != "truncated":
+        if exc.rule != "truncated" or depth:
             raise
         return _scan_cut_zip(src, acc, exc)
     fmt = "zip"
-    pickles = [i for i in infos if i.filename.lower().endswith(".pkl")]
-    npys = [i for i in infos if i.filename.lower().endswith(".npy")]
-    if any(i.filename.lower().endswith("data.pkl") for i in pickles):
-        fmt = "torch-zip"
-    elif npys:
-        fmt = "npz"
     names = {i.filename.lower() for i in infos}
+    if any(n.endswith("data.pkl") for n in names):
+        fmt = "torch-zip"
+    elif any(n.endswith(".npy") for n in names):
+        fmt = "npz"
     if any(n.endswith("constants.pkl") for n in names) and any("/code/" in f"/{n}" for n in names):
         fmt = "torchscript"
-        acc.notes.append("TorchScript archive: torch.jit.load also runs the TorchScript code in its code/ folder")
-    if not pickles and not npys:
-        acc.notes.append("zip archive without pickle members")
-    for info in [*pickles, *npys]:
-        try:
-            data = read_member(src, info, MAX_PICKLE_BYTES)
-        except InspectError as exc:
-            acc.errors.append(f"{info.filename}: could not be read ({exc.message})")
+    found = 0
+    for info in infos:
+        lower = info.filename.lower()
+        label = f"{prefix}{info.filename}"
+        if info.is_dir():
             continue
-        if info.filename.lower().endswith(".npy"):
+        try:
+            if lower.endswith(".pkl") or lower.endswith(".npy"):
+                data = read_member(src, info, MAX_PICKLE_BYTES)
+            else:
+                head = _member_head(src, info, SNIFF_READ)
+                if head[:4] == ZIP_MAGIC and depth < MAX_ZIP_DEPTH:
+                    inner = _BytesSource(read_member(src, info, MAX_PICKLE_BYTES), f"{src.name}:{label}")
+                    _scan_zip(inner, acc, depth + 1, f"{label}/")
+                    continue
+                if not _sniff_pickle(head, info.file_size):
+                    continue
+                data = head if len(head) >= info.file_size else read_member(src, info, MAX_PICKLE_BYTES)
+        except InspectError as exc:
+            acc.errors.append(f"{label}: could not be read ({exc.message})")
+            continue
+        found += 1
+        if lower.endswith(".npy"):
             try:
-                _scan_npy(data, info.filename, src.name, acc)
+                _scan_npy(data, label, src.name, acc)
             except InspectError as exc:
-                acc.errors.append(f"{info.filename}: {exc.message}")
+                acc.errors.append(f"{label}: {exc.message}")
         else:
             # torch reads one pickle per member; a second one hidden after it is still reported.
-            _walk_streams(data, info.filename, src.name, acc, multi=True, complete=True)
+            _walk_streams(data, label, src.name, acc, multi=True, complete=True)
+    if not found and not depth:
+        acc.notes.append("zip archive without pickle members")
     return fmt
 
 
