@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ..errors import (
@@ -41,7 +42,7 @@ from ..errors import (
 )
 from .identify import identify
 from .pickle_walk import Event, walk
-from .safety import BUILD_TARGETS, Severity, classify
+from .safety import BUILD_TARGETS, TORCHSCRIPT_HELPERS, Severity, classify
 from .source import ByteSource
 from .torchzip import ZIP_MAGIC
 
@@ -63,6 +64,16 @@ MODEL_EXTS = (*PICKLE_EXTS, ".npy", ".npz", ".safetensors", ".onnx", ".gguf", ".
 PICKLE_START = frozenset(b"(cidl}]).NILFSVJKMGTUXB")
 
 
+class Allow(StrEnum):
+    """Findings of severity `code` a gate accepts on purpose (`mi scan --allow KIND`): the finding's `kind`."""
+
+    torchscript = "torchscript"
+    remote_code = "remote-code"
+
+
+TORCHSCRIPT_CODE = "TorchScript code: runs on torch.jit.load / torch.load"
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One thing the pickle would import or do that a plain checkpoint does not need."""
@@ -70,7 +81,7 @@ class Finding:
     stream: str  # which pickle: a zip member name, or `pickle 1` … for raw files
     offset: int  # opcode offset inside that stream
     opcode: str
-    kind: str  # "global", "call", "build"
+    kind: str  # "global", "call", "build"; for severity `code`, an `Allow` value ("torchscript", …)
     target: str
     severity: Severity
     reason: str
@@ -103,11 +114,14 @@ class FileScanReport:
 
     @property
     def status(self) -> str:
-        """`dangerous`, `unknown`, `error` (could not scan, nothing found) or `clean`."""
+        """`dangerous`, `unknown`, `code` (only code a gate may accept), `error` (could not scan, nothing
+        found) or `clean`."""
         if any(f.severity == Severity.dangerous for f in self.findings):
             return "dangerous"
-        if self.findings:
+        if any(f.severity == Severity.unknown for f in self.findings):
             return "unknown"
+        if self.findings:
+            return "code"
         return "error" if self.error else "clean"
 
     @property
@@ -129,12 +143,17 @@ class ScanReport:
     skipped: int = 0  # folder entries that are not model files
     notes: tuple[str, ...] = ()  # about the whole target (e.g. a remote folder that cannot be listed)
     bytes_read: int | None = None  # body bytes fetched over the network, for URLs
+    allow: frozenset[str] = frozenset()  # `Allow` kinds of `code` findings accepted on purpose
+
+    def accepted(self, f: Finding) -> bool:
+        """True for a `code` finding whose kind the gate accepts (`--allow`)."""
+        return f.severity == Severity.code and f.kind in self.allow
 
     @property
     def status(self) -> str:
-        """`findings` when anything dangerous or unknown was found, else `error` when a file could not be
-        scanned, else `clean`."""
-        if any(f.findings for f in self.files):
+        """`findings` when anything dangerous or unknown was found (or code not accepted with `allow`), else
+        `error` when a file could not be scanned, else `clean`."""
+        if any(not self.accepted(x) for f in self.files for x in f.findings):
             return "findings"
         return "error" if any(f.error for f in self.files) else "clean"
 
@@ -148,8 +167,15 @@ class _Acc:
     more: int = 0
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    torchscript: bool = False  # inside a TorchScript archive: its helpers and compiled classes are its code
 
     def add(self, f: Finding) -> None:
+        if self.torchscript and (
+            f.target in TORCHSCRIPT_HELPERS or f.target.removesuffix(".__setstate__").startswith("__torch__.")
+        ):
+            # torch's TorchScript unpickler allows the helpers; `__torch__.*` classes are compiled from the
+            # archive's code/ folder (not imported), which is reported as a finding of its own.
+            return
         if len(self.findings) < MAX_FINDINGS:
             self.findings.append(f)
         else:
@@ -510,6 +536,13 @@ def _scan_zip(src: ByteSource, acc: _Acc, depth: int = 0, prefix: str = "") -> s
         fmt = "npz"
     if any(n.endswith("constants.pkl") for n in names) and any("/code/" in f"/{n}" for n in names):
         fmt = "torchscript"
+        acc.torchscript = True
+        for info in infos:
+            cut = f"/{info.filename}".lower().find("/code/")
+            if cut >= 0 and not info.is_dir():
+                folder = f"{prefix}{info.filename[: cut + 5]}"  # `archive/code/`, as torch lays it out
+                rel = info.filename[cut + 5 :]
+                acc.add(Finding(folder, 0, "-", Allow.torchscript.value, rel, Severity.code, TORCHSCRIPT_CODE))
     found = 0
     for info in infos:
         lower = info.filename.lower()
@@ -756,4 +789,4 @@ def pickle_magic(head: bytes) -> bool:
     return head[:4] == ZIP_MAGIC or head[:6] == NPY_MAGIC or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
-__all__ = ["FileScanReport", "Finding", "ScanReport", "StreamInfo", "error_report", "pickle_magic", "scan_source"]
+__all__ = ["TORCHSCRIPT_CODE", "Allow", "FileScanReport", "Finding", "ScanReport", "StreamInfo", "error_report", "pickle_magic", "scan_source"]

@@ -17,6 +17,7 @@ _STATUS = {
     "clean": "clean",
     "dangerous": "DANGEROUS: would run code or commands on load",
     "unknown": "UNKNOWN globals: would import and run code that is not a plain checkpoint's",
+    "code": "CODE: ships code its loader runs (accept it with --allow)",
     "error": "COULD NOT SCAN",
 }
 
@@ -67,7 +68,11 @@ def _file_view(f: FileScanReport) -> list[RenderableType]:
             out.append(
                 "unknown: not on the allowlist of what a plain checkpoint needs; loading imports it and runs its code"
             )
-        if not multi:
+        if Severity.code in kinds:
+            reasons = sorted({x.reason for x in f.findings if x.severity == Severity.code})
+            kinds_ = sorted({x.kind for x in f.findings if x.severity == Severity.code})
+            out.append(f"code: {'; '.join(reasons)} (accept with --allow {', '.join(kinds_)})")
+        if not multi and kinds != {Severity.code}:
             out.append(f"offsets are byte positions in {f.findings[0].stream}")
     return out
 
