@@ -205,11 +205,20 @@ class _Reader:
     a frame (`pickle.load(file)` refuses some), so the decoder reads them too (fickling's frame bypasses).
     """
 
-    __slots__ = ("data", "end", "pos", "total", "where")
+    __slots__ = ("chunk_end", "data", "end", "file_mode", "pos", "straddled", "total", "where")
 
-    def __init__(self, data: bytes | memoryview, start: int, where: str, total: int | None = None) -> None:
+    def __init__(
+        self, data: bytes | memoryview, start: int, where: str, total: int | None = None, file_mode: bool = False
+    ) -> None:
         self.data = memoryview(data)
         self.pos = start
+        # The C unpickler reading a file without peek() (torch.load hands it an io.BytesIO) holds one FRAME in
+        # its buffer; a read or line that runs past the buffer drops the rest of it and reads on from the file
+        # (`_Unpickler_ReadImpl`, `_Unpickler_Readline`). `file_mode` follows that reading; otherwise bytes are
+        # contiguous, as for `pickle.loads`, and `straddled` records that the two readings may differ.
+        self.file_mode = file_mode
+        self.chunk_end = -1
+        self.straddled = False
         self.end = len(data)
         self.total = self.end if total is None else total  # the whole stream's length when `data` is a prefix
         self.where = where
@@ -218,7 +227,30 @@ class _Reader:
         # `pickle-more`: the prefix ends first but the whole stream would have the bytes (read more and retry).
         return "pickle-more" if self.end < need <= self.total else "pickle-length"
 
+    def _cross(self, need: int) -> None:
+        """A read up to `need` in a FRAME's buffer: in file mode, one past the buffer starts after it."""
+        if self.chunk_end >= 0:
+            if need > self.chunk_end:
+                self.straddled = True
+                if self.file_mode:
+                    self.pos = self.chunk_end
+                self.chunk_end = -1
+            elif need == self.chunk_end:
+                self.chunk_end = -1
+
+    def frame(self, n: int) -> None:
+        """FRAME of `n` bytes: the C unpickler reads them into its buffer (unless they are there already)."""
+        if self.chunk_end >= 0 and self.pos + n <= self.chunk_end:
+            return
+        if self.chunk_end >= 0:
+            self.straddled = True
+            if self.file_mode:
+                self.pos = self.chunk_end
+        self.chunk_end = self.pos + n if n and self.pos + n <= self.end else -1
+
     def take(self, n: int, what: str) -> memoryview:
+        if n >= 0:
+            self._cross(self.pos + n)
         pos = self.pos
         if n < 0 or pos + n > self.end:
             raise MalformedFileError(
@@ -230,6 +262,10 @@ class _Reader:
         return self.data[pos : pos + n]
 
     def line(self, what: str, limit: int) -> bytes:
+        if self.chunk_end >= 0:
+            nl = bytes(self.data[self.pos : self.chunk_end]).find(b"\n")
+            if nl < 0:
+                self._cross(self.chunk_end + 1)
         start = self.pos
         stop = min(self.end, start + limit + 1)
         idx = bytes(self.data[start:stop]).find(b"\n")
@@ -283,8 +319,34 @@ def walk(
     the partial result is returned with `error` set (a parse error after a dangerous global must still
     report that global). `total` is the whole stream's length when `data` is only its prefix: running out of
     the prefix is then rule `pickle-more`.
+
+    A stream whose opcodes straddle a FRAME is read twice, as `pickle.loads` reads it and as the C unpickler
+    reads it from a file (what torch.load does): the events of both are reported, so every global CPython
+    could reach is named.
     """
-    r = _Reader(data, start, where, total)
+    flat = _Reader(data, start, where, total)
+    try:
+        res = _walk(flat, limits, persistent)
+    except MalformedFileError:
+        if not flat.straddled:
+            raise
+        return _walk(_Reader(data, start, where, total, file_mode=True), limits, persistent)
+    if not flat.straddled:
+        return res
+    try:
+        alt = _walk(_Reader(data, start, where, total, file_mode=True), limits, persistent)
+    except MalformedFileError:
+        return res
+    seen = {(e.offset, e.target) for e in res.events}
+    res.events.extend(e for e in alt.events if (e.offset, e.target) not in seen)
+    if res.error and not alt.error:
+        res.value, res.end, res.error, res.rule = alt.value, alt.end, None, ""
+    return res
+
+
+def _walk(r: _Reader, limits: Limits, persistent: bool) -> WalkResult:
+    where = r.where
+    start = r.pos
     stack: list[Any] = []
     metastack: list[list[Any]] = []
     memo: dict[int, Any] = {}
@@ -496,9 +558,8 @@ def walk(
                 if protocol > 5:
                     raise fail(f"unsupported pickle protocol {protocol}", "pickle-protocol")
             elif code == 0x95:  # FRAME
-                n = unpack_Q(r.take(8, "FRAME"))[0]
-                if r.pos + n > r.end:
-                    raise fail(f"FRAME declares {n:,} bytes but only {r.end - r.pos:,} remain", "pickle-length")
+                # Its length is not checked either: pickle._Unpickler reads a short last frame as it is.
+                r.frame(unpack_Q(r.take(8, "FRAME"))[0])
             elif code == 0x93:  # STACK_GLOBAL
                 name = pop()
                 module = pop()

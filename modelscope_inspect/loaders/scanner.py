@@ -60,8 +60,12 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch/serialization.py MAGIC_NUMBER, th
 NPY_MAGIC = b"\x93NUMPY"
 PICKLE_EXTS = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dat", ".data", ".p")
 MODEL_EXTS = (*PICKLE_EXTS, ".npy", ".npz", ".safetensors", ".onnx", ".gguf", ".zip", ".tar", ".h5", ".msgpack")
-# Opcodes a protocol 0/1 pickle can start with: MARK, GLOBAL, INST, the constants and empty containers.
-PICKLE_START = frozenset(b"(cidl}]).NILFSVJKMGTUXB")
+# Every pickle opcode (pickletools.opcodes): CPython loads a stream that starts with any of them (`\x88.` is
+# True), so a file or member is walked when its first byte is one; the walk decides.
+PICKLE_START = frozenset(
+    b"().012BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}"
+    b"\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98"
+)
 
 
 class Allow(StrEnum):
@@ -279,12 +283,21 @@ def _build_finding(stream: str, ev: Event) -> Finding | None:
 
 
 def _walk_streams(
-    data: bytes, name: str, where: str, acc: _Acc, *, multi: bool, complete: bool, whole_file: bool = False
+    data: bytes,
+    name: str,
+    where: str,
+    acc: _Acc,
+    *,
+    multi: bool,
+    complete: bool,
+    whole_file: bool = False,
+    total: int | None = None,
 ) -> tuple[str, bool]:
     """Walk every pickle in `data`; return (format, needs_more_data).
 
     `complete` is False when `data` is only a prefix of the file: any break is then retried with more bytes.
-    `whole_file` says `data` is the entire file, so a pickle that runs out of bytes was cut short.
+    `whole_file` says `data` is the entire file, so a pickle that runs out of bytes was cut short. `total`
+    (the file's size) lets a prefix tell a stream that needs more bytes from one that is broken anyway.
     """
     pos = 0
     fmt = "pickle"
@@ -297,16 +310,16 @@ def _walk_streams(
     while pos < len(data) and n < limit:
         label = f"{name} #{n + 1}" if multi else name
         try:
-            res = walk(data, start=pos, where=f"{where}:{label}")
+            res = walk(data, start=pos, where=f"{where}:{label}", total=None if complete else total)
         except InspectError as exc:
-            if not complete:
+            if not complete and (total is None or exc.rule == "pickle-more"):
                 return fmt, True
             if n == 0:
                 errors.append(f"{label}: not a readable pickle ({exc.message})")
             else:
                 notes.append(f"{len(data) - pos:,} trailing bytes after pickle #{n} are not a pickle")
             break
-        if res.error and not complete:
+        if res.error and not complete and (total is None or res.rule == "pickle-more"):
             return fmt, True
         gl: dict[str, None] = {}
         calls = 0
@@ -383,7 +396,9 @@ def _scan_raw(src: ByteSource, acc: _Acc) -> str:
     while True:
         data = src.read_exact(0, n, "pickle")
         complete = n >= size
-        fmt, more = _walk_streams(data, "pickle", src.name, acc, multi=True, complete=complete, whole_file=complete)
+        fmt, more = _walk_streams(
+            data, "pickle", src.name, acc, multi=True, complete=complete, whole_file=complete, total=size
+        )
         if not more:
             return fmt
         if n >= MAX_PICKLE_BYTES:
@@ -457,7 +472,7 @@ MAX_ZIP_DEPTH = 4  # zips inside zips, each member inside the same inflate caps
 SNIFF_READ = 4096  # first bytes of a member read to tell a pickle from tensor data
 
 
-class _BytesSource:
+class MemorySource:
     """A zip member held in memory, as a byte source (a zip inside a zip)."""
 
     def __init__(self, data: bytes, name: str) -> None:
@@ -499,8 +514,9 @@ def _member_head(src: ByteSource, info: Any, n: int) -> bytes:
 def _sniff_pickle(data: bytes, total: int) -> bool:
     """Whether a member of any name is a pickle: a protocol 2+ header (0x80, 2-5) or a valid first opcode,
     and then a walk that reaches STOP (or needs more bytes than `data` holds but the member has). A protocol
-    2+ stream that breaks after naming a global is a pickle too: CPython would have imported that global."""
-    if not data or not (data[0] in PICKLE_START or (data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= 5)):
+    2+ stream that breaks after naming a global is a pickle too: CPython would have imported that global.
+    Tensor data rarely walks at all; it would have to spell a dotted name in text lines to count."""
+    if not data or data[0] not in PICKLE_START:
         return False
     try:
         res = walk(data, where="<sniff>", total=total)
@@ -510,7 +526,7 @@ def _sniff_pickle(data: bytes, total: int) -> bool:
         return exc.rule == "pickle-more"
     if res.error is None or res.rule == "pickle-more":
         return True
-    return data[0] == 0x80 and any(ev.kind == "global" and _IDENT.fullmatch(ev.target) for ev in res.events)
+    return any(ev.kind == "global" and _IDENT.fullmatch(ev.target) for ev in res.events)
 
 
 _IDENT = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
@@ -555,7 +571,7 @@ def _scan_zip(src: ByteSource, acc: _Acc, depth: int = 0, prefix: str = "") -> s
             else:
                 head = _member_head(src, info, SNIFF_READ)
                 if head[:4] == ZIP_MAGIC and depth < MAX_ZIP_DEPTH:
-                    inner = _BytesSource(read_member(src, info, MAX_PICKLE_BYTES), f"{src.name}:{label}")
+                    inner = MemorySource(read_member(src, info, MAX_PICKLE_BYTES), f"{src.name}:{label}")
                     _scan_zip(inner, acc, depth + 1, f"{label}/")
                     continue
                 if not _sniff_pickle(head, info.file_size):
@@ -713,8 +729,8 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
         # What `mi inspect` would say first: empty, a Git LFS pointer, a page or text saved under a model's name.
         # Text that may be a protocol 0/1 pickle is never taken for text (identify leaves it to the walk below).
         not_model = identify(src, head)
-        if not_model is not None:
-            raise not_model
+        if not_model is not None and not (lower.endswith(PICKLE_EXTS) and _sniff_pickle(head, src.size)):
+            raise not_model  # (text that walks as a pickle, such as `}.` or `\x88.`, is scanned as one)
         from .torch_legacy import is_legacy_tar
 
         if head[:4] == ZIP_MAGIC:
@@ -789,4 +805,4 @@ def pickle_magic(head: bytes) -> bool:
     return head[:4] == ZIP_MAGIC or head[:6] == NPY_MAGIC or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
-__all__ = ["TORCHSCRIPT_CODE", "Allow", "FileScanReport", "Finding", "ScanReport", "StreamInfo", "error_report", "pickle_magic", "scan_source"]
+__all__ = ["TORCHSCRIPT_CODE", "Allow", "FileScanReport", "MemorySource", "Finding", "ScanReport", "StreamInfo", "error_report", "pickle_magic", "scan_source"]
