@@ -213,3 +213,36 @@ def test_zip_bomb_inspect_peak_rss(tmp_path: Path) -> None:
         rc, peak = _peak_rss_mib(sys.executable, "-m", "modelscope_inspect", cmd, str(bomb))
         assert rc == 2, cmd
         assert peak <= 100, f"mi {cmd} of a zip bomb peaked at {peak:.0f} MiB"
+
+
+_MEASURE = """
+import json, resource, subprocess, sys, time
+t0 = time.monotonic()
+p = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=60)
+wall = time.monotonic() - t0
+docs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+print(json.dumps({"rc": p.returncode, "kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                  "seconds": [d["seconds"] for d in docs], "wall": wall}))
+"""
+
+
+def test_hostile_corpus_peak_rss_and_time(tmp_path: Path) -> None:
+    """Every hostile-corpus file, `mi inspect` and `mi scan` in one process per file: ≤ 100 MiB peak RSS (the
+    interpreter and its imports included) and ≤ 5 s per command."""
+    import json
+
+    from tests.hostile.corpus import malformed_cases
+    from tests.hostile.harness import child_env
+
+    worst: list[tuple[float, str]] = []
+    for case in malformed_cases(tmp_path / "corpus"):
+        argv = [["inspect", str(case.path)], ["scan", str(case.path)]]
+        cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "tests.hostile.driver", json.dumps(argv)]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env(), check=True)
+        doc = json.loads(out.stdout)
+        mib = doc["kib"] / 1024
+        worst.append((mib, case.name))
+        assert doc["rc"] == 0 and len(doc["seconds"]) == 2, (case.name, doc)
+        assert mib <= 100, f"{case.name}: peak RSS {mib:.0f} MiB"
+        assert max(doc["seconds"]) <= 5, f"{case.name}: {doc['seconds']} s"
+    print("peak RSS, worst five:", sorted(worst, reverse=True)[:5])
