@@ -59,7 +59,8 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch/serialization.py MAGIC_NUMBER, th
 
 NPY_MAGIC = b"\x93NUMPY"
 PICKLE_EXTS = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dat", ".data", ".p")
-MODEL_EXTS = (*PICKLE_EXTS, ".npy", ".npz", ".safetensors", ".onnx", ".gguf", ".zip", ".tar", ".h5", ".msgpack")
+MODEL_EXTS = (*PICKLE_EXTS, ".npy", ".npz", ".safetensors", ".onnx", ".gguf", ".zip", ".tar", ".h5", ".msgpack",
+              ".keras", ".pb")  # fmt: skip
 # Every pickle opcode (pickletools.opcodes): CPython loads a stream that starts with any of them (`\x88.` is
 # True), so a file or member is walked when its first byte is one; the walk decides.
 PICKLE_START = frozenset(
@@ -587,9 +588,107 @@ def _scan_zip(src: ByteSource, acc: _Acc, depth: int = 0, prefix: str = "") -> s
         else:
             # torch reads one pickle per member; a second one hidden after it is still reported.
             _walk_streams(data, label, src.name, acc, multi=True, complete=True)
+    if "config.json" in names and not depth:  # a Keras v3 `.keras` archive: config.json, model.weights.h5
+        fmt = "keras"
+        info = next(i for i in infos if i.filename.lower() == "config.json")
+        try:
+            _scan_keras_config(read_member(src, info, MAX_KERAS_CONFIG), "config.json", acc)
+        except InspectError as exc:
+            acc.errors.append(f"config.json: could not be read ({exc.message})")
+        return fmt
     if not found and not depth:
         acc.notes.append("zip archive without pickle members")
     return fmt
+
+
+MAX_KERAS_CONFIG = 64 << 20
+# TensorFlow ops that read or write files or run Python, as modelscan reports them (its unsafe_tf_operators:
+# ReadFile, WriteFile) plus the py_func family, which runs a Python function in the loading process.
+TF_UNSAFE_OPS = frozenset({"ReadFile", "WriteFile", "PyFunc", "PyFuncStateless", "EagerPyFunc", "MatchingFiles"})
+
+
+def _keras_lambdas(config: Any, acc: _Acc, stream: str) -> None:
+    """Every `Lambda` layer in a Keras model config (iteratively: configs nest models in models)."""
+    todo: list[Any] = [config]
+    seen = 0
+    while todo and seen < 1_000_000:
+        node = todo.pop()
+        seen += 1
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                cfg = node.get("config") if isinstance(node.get("config"), dict) else {}
+                name = str(cfg.get("name", "?"))
+                acc.add(
+                    Finding(stream, 0, "-", "keras-lambda", f"Lambda layer {name}", Severity.dangerous,
+                            "Keras Lambda layer: marshalled Python bytecode in the config, run when the model loads")
+                )  # fmt: skip
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+
+
+def _scan_keras_config(raw: bytes, stream: str, acc: _Acc) -> None:
+    import json
+
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError):
+        acc.errors.append(f"{stream}: not readable JSON")
+        return
+    _keras_lambdas(config, acc, stream)
+
+
+def _scan_h5(src: ByteSource, acc: _Acc) -> None:
+    """A Keras `.h5` file: its root `model_config` attribute (JSON) read with h5py, metadata only (no
+    dataset is read). Without h5py, or without that attribute, the file cannot be scanned: never "clean"."""
+    try:
+        import h5py
+    except ImportError:
+        raise UnsupportedFormatError("an HDF5 file: scanning it needs h5py (not installed)", path=src.name) from None
+    from .source import SourceIO
+
+    try:
+        with h5py.File(SourceIO(src), "r") as h5:
+            raw = h5.attrs.get("model_config")
+    except (OSError, ValueError, KeyError) as exc:
+        raise MalformedFileError(f"not a readable HDF5 file ({exc})", path=src.name, rule="h5") from None
+    if raw is None:
+        raise UnsupportedFormatError("an HDF5 file without a Keras model_config: mi cannot scan it", path=src.name)
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if len(data) > MAX_KERAS_CONFIG:
+        raise LimitExceededError(f"model_config of {len(data):,} bytes", path=src.name, rule="h5")
+    _scan_keras_config(data, "model_config", acc)
+
+
+def _scan_saved_model(src: ByteSource, acc: _Acc) -> None:
+    """TF SavedModel `saved_model.pb`: every node of every graph and function, by op name, with the wire reader
+    (SavedModel.meta_graphs=2 → MetaGraphDef.graph_def=2 → GraphDef.node=1 / library=2 → FunctionDefLibrary.
+    function=1 → FunctionDef.node_def=3; NodeDef.name=1, op=2; FunctionDef.signature=1 → OpDef.name=1)."""
+    from .protobuf import LEN, WireReader
+
+    r = WireReader(src, "SavedModel")
+
+    def subs(start: int, end: int, number: int, depth: int) -> list[tuple[int, int]]:
+        return [(f.value, f.value + f.length) for f in r.fields(start, end, depth) if f.number == number and f.wire == LEN]
+
+    def node(start: int, end: int, depth: int, where: str) -> None:
+        name = op = ""
+        for f in r.fields(start, end, depth):
+            if f.wire == LEN and f.number in (1, 2):
+                text = r.read_str(f, 1 << 16, "node name")
+                name, op = (text, op) if f.number == 1 else (name, text)
+        if op in TF_UNSAFE_OPS:
+            acc.add(Finding(where, start, op, "tf-op", f"{op} node {name}", Severity.dangerous,
+                            "TensorFlow op that reads or writes files or runs Python when the graph runs"))  # fmt: skip
+
+    for i, (ms, me) in enumerate(subs(0, src.size, 2, 0)):
+        for gs, ge in subs(ms, me, 2, 1):
+            for ns, ne in subs(gs, ge, 1, 2):
+                node(ns, ne, 3, f"meta_graph {i + 1} graph")
+            for ls, le in subs(gs, ge, 2, 2):
+                for fs, fe in subs(ls, le, 1, 3):
+                    for ns, ne in subs(fs, fe, 3, 4):
+                        node(ns, ne, 5, f"meta_graph {i + 1} function")
 
 
 def _record(res: Any, label: str, start: int, acc: _Acc) -> None:
@@ -746,6 +845,12 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
                 if src.size > len(data):
                     acc.errors.append("npy file larger than the scan limit")
             _scan_npy(data, "array", src.name, acc)
+        elif lower.rsplit("/", 1)[-1] == "saved_model.pb":
+            fmt = "tf-savedmodel"
+            _scan_saved_model(src, acc)
+        elif head[:8] == b"\x89HDF\r\n\x1a\n":
+            fmt = "keras-h5"
+            _scan_h5(src, acc)
         elif head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
             raw = _Acc()
             fmt = _scan_raw(src, raw)
