@@ -246,3 +246,74 @@ def test_hostile_corpus_peak_rss_and_time(tmp_path: Path) -> None:
         assert mib <= 100, f"{case.name}: peak RSS {mib:.0f} MiB"
         assert max(doc["seconds"]) <= 5, f"{case.name}: {doc['seconds']} s"
     print("peak RSS, worst five:", sorted(worst, reverse=True)[:5])
+
+
+def _keras_models(tmp_path: Path) -> dict[str, Path]:
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    lam = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2, name="double"), keras.layers.Dense(2)])
+    clean = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    out = {
+        "lambda.keras": tmp_path / "lambda.keras",
+        "clean.keras": tmp_path / "clean.keras",
+        "lambda.h5": tmp_path / "lambda.h5",
+        "clean.h5": tmp_path / "clean.h5",
+    }
+    lam.save(out["lambda.keras"])
+    clean.save(out["clean.keras"])
+    lam.save(out["lambda.h5"])
+    clean.save(out["clean.h5"])
+    return out
+
+
+def test_keras_lambda_layers(tmp_path: Path) -> None:
+    files = _keras_models(tmp_path)
+    for name in ("lambda.keras", "lambda.h5"):
+        code, out = scan(str(files[name]))
+        assert code == 1 and "Lambda layer double" in out, (name, out)
+    for name in ("clean.keras", "clean.h5"):
+        code, out = scan(str(files[name]))
+        assert code == 0, (name, out)
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _saved_model(nodes: list[tuple[str, str]], function_nodes: list[tuple[str, str]] = ()) -> bytes:  # type: ignore[assignment]
+    """A minimal SavedModel, hand-built in the protobuf wire format (tensorflow/core/protobuf/saved_model.proto,
+    meta_graph.proto, graph.proto, node_def.proto, function.proto): SavedModel{schema_version=1,
+    meta_graphs=2{graph_def=2{node=1{name=1, op=2}..., library=2{function=1{node_def=3{name=1, op=2}}}}}}."""
+    node = lambda name, op: _len_field(1, name.encode()) + _len_field(2, op.encode())  # noqa: E731
+    graph = b"".join(_len_field(1, node(n, o)) for n, o in nodes)
+    if function_nodes:
+        fn = b"".join(_len_field(3, node(n, o)) for n, o in function_nodes)
+        graph += _len_field(2, _len_field(1, fn))
+    return b"\x08\x01" + _len_field(2, _len_field(2, graph))
+
+
+def test_savedmodel_unsafe_ops(tmp_path: Path) -> None:
+    d = tmp_path / "model"
+    d.mkdir()
+    pb = d / "saved_model.pb"
+    pb.write_bytes(_saved_model([("x", "Placeholder"), ("steal", "ReadFile"), ("y", "Identity")]))
+    code, out = scan(str(pb))
+    assert code == 1 and "ReadFile node steal" in out
+    pb.write_bytes(_saved_model([("x", "Placeholder")], [("f", "PyFunc")]))
+    code, out = scan(str(pb))
+    assert code == 1 and "PyFunc node f" in out
+    pb.write_bytes(_saved_model([("x", "Placeholder"), ("y", "Identity")]))
+    assert scan(str(pb))[0] == 0
+    pb.write_bytes(_saved_model([("x", "Placeholder")])[:-3])  # cut: never clean
+    assert scan(str(pb))[0] == 2
