@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 
-from ...loaders.safety import Severity, classify
+from ...loaders.safety import TORCHSCRIPT_HELPERS, Severity, classify
 from ..layout import Column, Table, grid
 from ..units import network_line
 
@@ -22,10 +22,16 @@ _STATUS = {
 }
 
 
-def _globals(names: tuple[str, ...]) -> str:
+def _flagged(g: str, torchscript: bool) -> bool:
+    if torchscript and (g in TORCHSCRIPT_HELPERS or g.startswith("__torch__.")):
+        return False  # allowed inside a TorchScript archive: its code is the finding
+    return g.startswith("<") or classify(g) is not None
+
+
+def _globals(names: tuple[str, ...], torchscript: bool = False) -> str:
     """`16 globals, 11 not on the allowlist`: the rows below list those (and any calls)."""
     n = len(names)
-    flagged = sum(1 for g in names if g.startswith("<") or classify(g) is not None)
+    flagged = sum(1 for g in names if _flagged(g, torchscript))
     noun = "global" if n == 1 else "globals"
     if not n:
         return "no globals"
@@ -36,10 +42,11 @@ def _file_view(f: FileScanReport) -> list[RenderableType]:
     rows: list[tuple[str, str]] = [("path", f.path), ("format", f.format), ("status", _STATUS[f.status])]
     for s in f.streams:
         err = f", broken: {s.error}" if s.error else ""
+        gl = _globals(s.globals, f.format == "torchscript")
         rows.append(
             (
                 "pickle",
-                f"{s.name} (protocol {s.protocol}; {_globals(s.globals)}; {s.calls} calls; "
+                f"{s.name} (protocol {s.protocol}; {gl}; {s.calls} calls; "
                 f"bytes {s.start:,}–{s.end:,}{err})",
             )
         )
