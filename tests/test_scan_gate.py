@@ -202,11 +202,10 @@ def _peak_rss_mib(*args: str) -> tuple[int, float]:
 def test_zip_bomb_inspect_peak_rss(tmp_path: Path) -> None:
     """A deflated data.pkl that inflates to 1 GiB: `mi inspect` refuses it under 100 MiB peak RSS."""
     bomb = tmp_path / "bomb.pt"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
-        with z.open("archive/data.pkl", "w") as fh:
-            chunk = b"\x00" * (1 << 20)
-            for _ in range(1024):
-                fh.write(chunk)
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z, z.open("archive/data.pkl", "w") as fh:
+        chunk = b"\x00" * (1 << 20)
+        for _ in range(1024):
+            fh.write(chunk)
     assert bomb.stat().st_size < 2 << 20
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # noqa: F841 - the parent is not measured
     for cmd in ("inspect", "scan"):
@@ -253,7 +252,9 @@ def _keras_models(tmp_path: Path) -> dict[str, Path]:
 
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
-    lam = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2, name="double"), keras.layers.Dense(2)])
+    lam = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2, name="double"), keras.layers.Dense(2)]
+    )
     clean = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     out = {
         "lambda.keras": tmp_path / "lambda.keras",

@@ -36,8 +36,6 @@ def scan_paths(
     """
     import dataclasses
 
-    from ..loaders.scanner import ScanReport
-
     report = _scan_targets(paths, endpoint, token, settings)
     return dataclasses.replace(report, allow=frozenset(allow)) if allow else report
 

@@ -27,8 +27,8 @@ def scan_cmd(
 
     Lists every global a pickle would import and every call it would make, without executing anything.
 
-    Exit 0 clean, 1 something dangerous or unknown (or code not accepted with --allow), 2 could not scan. safetensors, ONNX and GGUF files hold
-    no pickle and scan clean once their header validates.
+    Exit 0 clean, 1 something dangerous or unknown (or code not accepted with --allow), 2 could not scan.
+    safetensors, ONNX and GGUF files hold no pickle and scan clean once their header validates.
 
     A URL is scanned without downloading the weights: only the pickle bytes are fetched.
 

@@ -10,9 +10,9 @@ Why not `pickle.Unpickler` with a strict `find_class`? The real unpickler trusts
 - persistent ids become `PersistentId`.
 
 Every declared length is checked against the bytes left before it is read, and the number of opcodes,
-memo entries, stack depth, container elements and integer digits are capped. `FRAME` lengths are
-checked to fit (their boundaries are not enforced, as in CPython's C unpickler). The same decoder serves `mi inspect` (which interprets the result) and `mi scan` (which
-reports every global and call it saw, with opcode offsets).
+memo entries, stack depth, container elements and integer digits are capped. `FRAME` boundaries are
+read as CPython's unpicklers read them (see `_Reader`). The same decoder serves `mi inspect` (which
+interprets the result) and `mi scan` (which reports every global and call it saw, with opcode offsets).
 """
 
 from __future__ import annotations

@@ -495,8 +495,8 @@ class MemorySource:
 
 def _member_head(src: ByteSource, info: Any, n: int) -> bytes:
     """The first `n` bytes of a member (a stored member is sliced, a deflated one inflated only that far)."""
-    import zlib
     import zipfile
+    import zlib
 
     from .torchzip import member_start
 
@@ -669,7 +669,9 @@ def _scan_saved_model(src: ByteSource, acc: _Acc) -> None:
     r = WireReader(src, "SavedModel")
 
     def subs(start: int, end: int, number: int, depth: int) -> list[tuple[int, int]]:
-        return [(f.value, f.value + f.length) for f in r.fields(start, end, depth) if f.number == number and f.wire == LEN]
+        return [
+            (f.value, f.value + f.length) for f in r.fields(start, end, depth) if f.number == number and f.wire == LEN
+        ]
 
     def node(start: int, end: int, depth: int, where: str) -> None:
         name = op = ""
@@ -908,4 +910,15 @@ def pickle_magic(head: bytes) -> bool:
     return head[:4] == ZIP_MAGIC or head[:6] == NPY_MAGIC or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
-__all__ = ["TORCHSCRIPT_CODE", "Allow", "FileScanReport", "MemorySource", "Finding", "ScanReport", "StreamInfo", "error_report", "pickle_magic", "scan_source"]
+__all__ = [
+    "TORCHSCRIPT_CODE",
+    "Allow",
+    "FileScanReport",
+    "Finding",
+    "MemorySource",
+    "ScanReport",
+    "StreamInfo",
+    "error_report",
+    "pickle_magic",
+    "scan_source",
+]

@@ -46,8 +46,7 @@ def _file_view(f: FileScanReport) -> list[RenderableType]:
         rows.append(
             (
                 "pickle",
-                f"{s.name} (protocol {s.protocol}; {gl}; {s.calls} calls; "
-                f"bytes {s.start:,}–{s.end:,}{err})",
+                f"{s.name} (protocol {s.protocol}; {gl}; {s.calls} calls; bytes {s.start:,}–{s.end:,}{err})",
             )
         )
     for note in f.notes:
