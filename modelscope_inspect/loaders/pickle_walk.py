@@ -299,7 +299,7 @@ def _decode_string_literal(raw: bytes, where: str) -> bytes:
     if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
         raise MalformedFileError("STRING argument is not quoted", path=where, rule="pickle-text")
     try:
-        return bytes(codecs.escape_decode(raw[1:-1])[0])  # type: ignore[attr-defined]
+        return bytes(codecs.escape_decode(raw[1:-1])[0])
     except (UnicodeError, ValueError):
         raise MalformedFileError("STRING argument has bad escapes", path=where, rule="pickle-text") from None
 

@@ -616,8 +616,8 @@ def _keras_lambdas(config: Any, acc: _Acc, stream: str) -> None:
         seen += 1
         if isinstance(node, dict):
             if node.get("class_name") == "Lambda":
-                cfg = node.get("config") if isinstance(node.get("config"), dict) else {}
-                name = str(cfg.get("name", "?"))
+                cfg = node.get("config")
+                name = str(cfg.get("name", "?")) if isinstance(cfg, dict) else "?"
                 acc.add(
                     Finding(stream, 0, "-", "keras-lambda", f"Lambda layer {name}", Severity.dangerous,
                             "Keras Lambda layer: marshalled Python bytecode in the config, run when the model loads")
@@ -642,7 +642,7 @@ def _scan_h5(src: ByteSource, acc: _Acc) -> None:
     """A Keras `.h5` file: its root `model_config` attribute (JSON) read with h5py, metadata only (no
     dataset is read). Without h5py, or without that attribute, the file cannot be scanned: never "clean"."""
     try:
-        import h5py
+        import h5py  # type: ignore[import-untyped]
     except ImportError:
         raise UnsupportedFormatError("an HDF5 file: scanning it needs h5py (not installed)", path=src.name) from None
     from .source import SourceIO
