@@ -236,12 +236,12 @@ def test_every_zip_member_and_concatenated_streams(tmp_path: Path) -> None:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("weird_folder/data.pkl", pickle.dumps({"a": 1}, protocol=2) + evil)
         zf.writestr("weird_folder/sub/other.PKL", evil)
-        zf.writestr("weird_folder/data/0", evil)  # storage bytes are data, not a pickle: not walked
+        zf.writestr("weird_folder/data/0", evil)  # a pickle under a storage's name is read by content too
     p = tmp_path / "z.pth"
     p.write_bytes(buf.getvalue())
     f = scan(p).files[0]
     streams = {x.stream for x in f.findings}
-    assert streams == {"weird_folder/data.pkl #2", "weird_folder/sub/other.PKL"}, f.findings
+    assert streams == {"weird_folder/data.pkl #2", "weird_folder/sub/other.PKL", "weird_folder/data/0"}, f.findings
 
 
 def test_folder_scan_recursive_and_bounded(tmp_path: Path) -> None:

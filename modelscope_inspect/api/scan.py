@@ -21,17 +21,28 @@ def scan_paths(
     endpoint: str | None = None,
     token: str | None = None,
     settings: Settings | None = None,
+    allow: frozenset[str] = frozenset(),
 ) -> ScanReport:
     """Scan files, folders (recursively, bounded) or URLs for pickle globals and calls, into one report.
 
     A remote folder is listed and every file with a model extension or pickle/zip/npy magic bytes is scanned;
-    only pickle bytes cross the network, and `bytes_read` counts what did.
+    only pickle bytes cross the network, and `bytes_read` counts what did. `allow` holds the kinds of `code`
+    findings a gate accepts (`loaders.scanner.Allow`: "torchscript", "remote-code").
 
     Example:
         >>> report = scan_paths("model.pth")  # doctest: +SKIP
         >>> report.status, [f.target for f in report.files[0].findings]  # doctest: +SKIP
         ('findings', ['__main__.Net'])
     """
+    import dataclasses
+
+    report = _scan_targets(paths, endpoint, token, settings)
+    return dataclasses.replace(report, allow=frozenset(allow)) if allow else report
+
+
+def _scan_targets(
+    paths: str | os.PathLike[str] | list[str], endpoint: str | None, token: str | None, settings: Settings | None
+) -> ScanReport:
     from ..loaders.scanner import ScanReport
 
     targets = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]

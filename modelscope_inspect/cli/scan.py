@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..loaders.scanner import Allow
 from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
@@ -18,13 +19,17 @@ def scan_cmd(
     markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
+    allow: Annotated[
+        list[Allow] | None,
+        typer.Option("--allow", help="Accept code a file ships on purpose: torchscript, remote-code (repeatable)."),
+    ] = None,
 ) -> None:
     """Pickle safety: every global and call, found without running it.
 
     Lists every global a pickle would import and every call it would make, without executing anything.
 
-    Exit 0 clean, 1 something dangerous or unknown, 2 could not scan. safetensors, ONNX and GGUF files hold
-    no pickle and scan clean once their header validates.
+    Exit 0 clean, 1 something dangerous or unknown (or code not accepted with --allow), 2 could not scan.
+    safetensors, ONNX and GGUF files hold no pickle and scan clean once their header validates.
 
     A URL is scanned without downloading the weights: only the pickle bytes are fetched.
 
@@ -39,7 +44,7 @@ def scan_cmd(
     from ..api.scan import scan_paths
     from ..render.output import Output
 
-    report = scan_paths(paths, endpoint=endpoint, token=token)
+    report = scan_paths(paths, endpoint=endpoint, token=token, allow=frozenset(a.value for a in allow or ()))
     out = Output()
     if json:
         from ..render.documents.scan import scan_document

@@ -11,8 +11,8 @@ Why not `pickle.Unpickler` with a strict `find_class`? The real unpickler trusts
 
 Every declared length is checked against the bytes left before it is read, and the number of opcodes,
 memo entries, stack depth, container elements and integer digits are capped. `FRAME` boundaries are
-enforced. The same decoder serves `mi inspect` (which interprets the result) and `mi scan` (which
-reports every global and call it saw, with opcode offsets).
+read as CPython's unpicklers read them (see `_Reader`). The same decoder serves `mi inspect` (which
+interprets the result) and `mi scan` (which reports every global and call it saw, with opcode offsets).
 """
 
 from __future__ import annotations
@@ -158,14 +158,17 @@ class Event:
 class WalkResult:
     """The decoded value (symbolic) plus every global and call seen, in order."""
 
-    __slots__ = ("end", "error", "events", "protocol", "value")
+    __slots__ = ("end", "error", "events", "protocol", "rule", "value")
 
-    def __init__(self, value: Any, events: list[Event], end: int, protocol: int, error: str | None = None) -> None:
+    def __init__(
+        self, value: Any, events: list[Event], end: int, protocol: int, error: str | None = None, rule: str = ""
+    ) -> None:
         self.value = value
         self.events = events
         self.end = end  # offset just past STOP
         self.protocol = protocol
         self.error = error  # set when decoding stopped early (fail closed: events so far are kept)
+        self.rule = rule  # the rule of that error
 
 
 def _root_name(obj: Any) -> str:
@@ -195,38 +198,74 @@ def _target_name(obj: Any) -> str:
 
 
 class _Reader:
-    """Cursor over the pickle bytes that enforces lengths and FRAME boundaries."""
+    """Cursor over the pickle bytes that enforces declared lengths.
 
-    __slots__ = ("data", "end", "frame_end", "pos", "where")
+    FRAME boundaries are not enforced, as in CPython's C unpickler (`load_frame` in Modules/_pickle.c only
+    checks that the frame's bytes are there, then rewinds): `pickle.loads(bytes)` runs opcodes that straddle
+    a frame (`pickle.load(file)` refuses some), so the decoder reads them too (fickling's frame bypasses).
+    """
 
-    def __init__(self, data: bytes | memoryview, start: int, where: str) -> None:
+    __slots__ = ("chunk_end", "data", "end", "file_mode", "pos", "straddled", "total", "where")
+
+    def __init__(
+        self, data: bytes | memoryview, start: int, where: str, total: int | None = None, file_mode: bool = False
+    ) -> None:
         self.data = memoryview(data)
         self.pos = start
+        # The C unpickler reading a file without peek() (torch.load hands it an io.BytesIO) holds one FRAME in
+        # its buffer; a read or line that runs past the buffer drops the rest of it and reads on from the file
+        # (`_Unpickler_ReadImpl`, `_Unpickler_Readline`). `file_mode` follows that reading; otherwise bytes are
+        # contiguous, as for `pickle.loads`, and `straddled` records that the two readings may differ.
+        self.file_mode = file_mode
+        self.chunk_end = -1
+        self.straddled = False
         self.end = len(data)
-        self.frame_end = -1
+        self.total = self.end if total is None else total  # the whole stream's length when `data` is a prefix
         self.where = where
 
+    def _rule(self, need: int) -> str:
+        # `pickle-more`: the prefix ends first but the whole stream would have the bytes (read more and retry).
+        return "pickle-more" if self.end < need <= self.total else "pickle-length"
+
+    def _cross(self, need: int) -> None:
+        """A read up to `need` in a FRAME's buffer: in file mode, one past the buffer starts after it."""
+        if self.chunk_end >= 0:
+            if need > self.chunk_end:
+                self.straddled = True
+                if self.file_mode:
+                    self.pos = self.chunk_end
+                self.chunk_end = -1
+            elif need == self.chunk_end:
+                self.chunk_end = -1
+
+    def frame(self, n: int) -> None:
+        """FRAME of `n` bytes: the C unpickler reads them into its buffer (unless they are there already)."""
+        if self.chunk_end >= 0 and self.pos + n <= self.chunk_end:
+            return
+        if self.chunk_end >= 0:
+            self.straddled = True
+            if self.file_mode:
+                self.pos = self.chunk_end
+        self.chunk_end = self.pos + n if n and self.pos + n <= self.end else -1
+
     def take(self, n: int, what: str) -> memoryview:
+        if n >= 0:
+            self._cross(self.pos + n)
         pos = self.pos
         if n < 0 or pos + n > self.end:
             raise MalformedFileError(
                 f"{what} at byte {pos} declares {n:,} bytes but only {self.end - pos:,} remain",
                 path=self.where,
-                rule="pickle-length",
+                rule=self._rule(pos + n) if n >= 0 else "pickle-length",
             )
-        if self.frame_end >= 0:
-            if pos + n > self.frame_end:
-                raise MalformedFileError(
-                    f"{what} at byte {pos} straddles the end of its FRAME",
-                    path=self.where,
-                    rule="pickle-frame",
-                )
-            if pos + n == self.frame_end:
-                self.frame_end = -1
         self.pos = pos + n
         return self.data[pos : pos + n]
 
     def line(self, what: str, limit: int) -> bytes:
+        if self.chunk_end >= 0:
+            nl = bytes(self.data[self.pos : self.chunk_end]).find(b"\n")
+            if nl < 0:
+                self._cross(self.chunk_end + 1)
         start = self.pos
         stop = min(self.end, start + limit + 1)
         idx = bytes(self.data[start:stop]).find(b"\n")
@@ -234,7 +273,7 @@ class _Reader:
             raise MalformedFileError(
                 f"{what} at byte {start} has no end of line within {limit:,} bytes",
                 path=self.where,
-                rule="pickle-text",
+                rule=self._rule(stop + 1) if stop < start + limit + 1 else "pickle-text",
             )
         return bytes(self.take(idx + 1, what)[:-1])
 
@@ -243,18 +282,24 @@ def _int_from_text(text: bytes, where: str, limit: int) -> int:
     body = text.strip().rstrip(b"L")
     if len(body) > limit:
         raise LimitExceededError(f"integer with {len(body)} digits", path=where, rule="pickle-int")
-    try:
-        return int(body)
-    except ValueError:
-        raise MalformedFileError(f"bad integer literal {text[:40]!r}", path=where, rule="pickle-text") from None
+    # CPython's C unpickler reads INT with strtol(s, &end, 0) and LONG with base 0: `0x10` and `010` are valid.
+    for base in (0, 10, 8):
+        try:
+            return int(body, base)
+        except ValueError:
+            continue
+    raise MalformedFileError(f"bad integer literal {text[:40]!r}", path=where, rule="pickle-text")
 
 
 def _decode_string_literal(raw: bytes, where: str) -> bytes:
-    # STRING arguments are repr()s of str in Python 2: quoted, with backslash escapes.
+    # STRING arguments are repr()s of str in Python 2: quoted, with backslash escapes, which CPython decodes
+    # with PyBytes_DecodeEscape (`codecs.escape_decode`).
+    import codecs
+
     if len(raw) < 2 or raw[0] != raw[-1] or raw[:1] not in (b"'", b'"'):
         raise MalformedFileError("STRING argument is not quoted", path=where, rule="pickle-text")
     try:
-        return raw[1:-1].decode("ascii").encode("latin-1").decode("unicode_escape").encode("latin-1")
+        return bytes(codecs.escape_decode(raw[1:-1])[0])
     except (UnicodeError, ValueError):
         raise MalformedFileError("STRING argument has bad escapes", path=where, rule="pickle-text") from None
 
@@ -266,14 +311,42 @@ def walk(
     where: str = "<pickle>",
     limits: Limits = DEFAULT_LIMITS,
     persistent: bool = True,
+    total: int | None = None,
 ) -> WalkResult:
     """Decode one pickle starting at `start`; return its symbolic value and the globals/calls it uses.
 
     Raises `MalformedFileError` when the stream is broken, unless events were already seen, in which case
     the partial result is returned with `error` set (a parse error after a dangerous global must still
-    report that global).
+    report that global). `total` is the whole stream's length when `data` is only its prefix: running out of
+    the prefix is then rule `pickle-more`.
+
+    A stream whose opcodes straddle a FRAME is read twice, as `pickle.loads` reads it and as the C unpickler
+    reads it from a file (what torch.load does): the events of both are reported, so every global CPython
+    could reach is named.
     """
-    r = _Reader(data, start, where)
+    flat = _Reader(data, start, where, total)
+    try:
+        res = _walk(flat, limits, persistent)
+    except MalformedFileError:
+        if not flat.straddled:
+            raise
+        return _walk(_Reader(data, start, where, total, file_mode=True), limits, persistent)
+    if not flat.straddled:
+        return res
+    try:
+        alt = _walk(_Reader(data, start, where, total, file_mode=True), limits, persistent)
+    except MalformedFileError:
+        return res
+    seen = {(e.offset, e.target) for e in res.events}
+    res.events.extend(e for e in alt.events if (e.offset, e.target) not in seen)
+    if res.error and not alt.error:
+        res.value, res.end, res.error, res.rule = alt.value, alt.end, None, ""
+    return res
+
+
+def _walk(r: _Reader, limits: Limits, persistent: bool) -> WalkResult:
+    where = r.where
+    start = r.pos
     stack: list[Any] = []
     metastack: list[list[Any]] = []
     memo: dict[int, Any] = {}
@@ -320,6 +393,17 @@ def walk(
             return bytes(raw).decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
             raise fail(f"{what} is not valid UTF-8", "pickle-text") from None
+
+    def py2_str(raw: Any) -> Any:
+        # Python 2 `str` opcodes: CPython 3 decodes them with the unpickler's encoding (ASCII by default) and
+        # pushes a `str`, so `S'os'\nS'system'\n\x93` is STACK_GLOBAL os.system. Bytes that are not ASCII fail
+        # that decoding in CPython; they are kept as bytes here (torch loads them with encoding="latin1").
+        if type(raw) is bytes:
+            try:
+                return raw.decode("ascii")
+            except UnicodeDecodeError:
+                return raw
+        return raw
 
     def bytes_value(raw: memoryview) -> Any:
         return bytes(raw) if len(raw) <= lim.keep_bytes else Blob(len(raw))
@@ -431,7 +515,7 @@ def walk(
                 if len(items) % 2:
                     raise fail("SETITEMS with an odd number of items")
                 count(len(items) // 2)
-                target = pop() if stack else None
+                target = pop()
                 pairs = list(zip(items[0::2], items[1::2], strict=True))
                 _set_items(target, pairs, fail)
                 push(target)
@@ -474,10 +558,8 @@ def walk(
                 if protocol > 5:
                     raise fail(f"unsupported pickle protocol {protocol}", "pickle-protocol")
             elif code == 0x95:  # FRAME
-                n = unpack_Q(r.take(8, "FRAME"))[0]
-                if r.pos + n > r.end:
-                    raise fail(f"FRAME declares {n:,} bytes but only {r.end - r.pos:,} remain", "pickle-length")
-                r.frame_end = r.pos + n if n else -1
+                # Its length is not checked either: pickle._Unpickler reads a short last frame as it is.
+                r.frame(unpack_Q(r.take(8, "FRAME"))[0])
             elif code == 0x93:  # STACK_GLOBAL
                 name = pop()
                 module = pop()
@@ -578,12 +660,12 @@ def walk(
                 push(as_text(r.take(n, "BINUNICODE8"), "BINUNICODE8"))
             elif code == 0x54:  # BINSTRING
                 n = unpack_i(r.take(4, "BINSTRING"))[0]
-                push(bytes_value(r.take(n, "BINSTRING")))
+                push(py2_str(bytes_value(r.take(n, "BINSTRING"))))
             elif code == 0x55:  # SHORT_BINSTRING
                 n = r.take(1, "SHORT_BINSTRING")[0]
-                push(bytes(r.take(n, "SHORT_BINSTRING")))
+                push(py2_str(bytes(r.take(n, "SHORT_BINSTRING"))))
             elif code == 0x53:  # STRING
-                push(_decode_string_literal(r.line("STRING", lim.max_text_line), where))
+                push(py2_str(_decode_string_literal(r.line("STRING", lim.max_text_line), where)))
             elif code == 0x56:  # UNICODE
                 raw = r.line("UNICODE", lim.max_text_line)
                 push(raw.decode("raw_unicode_escape", "replace"))
@@ -605,9 +687,11 @@ def walk(
                 items = pop_mark()
                 count(len(items))
                 target = pop()
-                if not isinstance(target, SetLike):
-                    raise fail("ADDITEMS on something that is not a set")
-                target.items.extend(items)
+                if isinstance(target, SetLike):
+                    target.items.extend(items)
+                elif isinstance(target, Call):
+                    target.list_items.extend(items)
+                # Anything else: CPython calls its `add` attribute, which may exist; the walk goes on.
                 push(target)
             elif code == 0x91:  # FROZENSET
                 items = pop_mark()
@@ -619,7 +703,7 @@ def walk(
                 raise fail(f"unknown opcode 0x{code:02x}", "pickle-opcode")
     except MalformedFileError as exc:
         if events:
-            return WalkResult(None, events, r.pos, protocol, error=str(exc))
+            return WalkResult(None, events, r.pos, protocol, error=str(exc), rule=exc.rule or "")
         raise
 
 
@@ -656,8 +740,7 @@ def _set_items(target: Any, pairs: list[tuple[Any, Any]], fail: Any) -> None:
                 raise fail("dictionary key is not hashable") from None
     elif isinstance(target, Call):
         target.dict_items.extend(pairs)
-    else:
-        raise fail(f"SETITEM(S) on {type(target).__name__}")
+    # Anything else: CPython calls its __setitem__ (a list takes an int key), so the walk goes on as it would.
 
 
 def _append(target: Any, items: list[Any], fail: Any) -> None:
@@ -665,5 +748,4 @@ def _append(target: Any, items: list[Any], fail: Any) -> None:
         target.extend(items)
     elif isinstance(target, Call):
         target.list_items.extend(items)
-    else:
-        raise fail(f"APPEND(S) on {type(target).__name__}")
+    # Anything else: CPython calls its `extend` or `append` attribute, which a global may have; the walk goes on.

@@ -87,10 +87,19 @@ SAFE_GLOBALS = frozenset(
 )
 
 # TorchScript archives (`torch.jit.save`) tag their lists and dicts with these (torch/jit/_pickle.py), each of
-# which returns its first argument unchanged; torch.jit.load accepts them. They are allowed for *reading* a
-# TorchScript archive only (`is_readable_global`): the allowlist above, and so what `mi scan` reports, is unchanged.
+# which returns its argument (or looks a tensor up by id); torch's own TorchScript unpickler
+# (torch/csrc/jit/serialization/unpickler.cpp, `readGlobal`) accepts exactly this module's helpers. They are
+# allowed inside a TorchScript archive only (`is_readable_global`, and `mi scan` of an archive with a code/
+# folder, which reports that code as a finding of its own); in any other pickle they are reported.
 TORCHSCRIPT_HELPERS = frozenset(
-    {"torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.restore_type_tag"}
+    {
+        "torch.jit._pickle.build_intlist",
+        "torch.jit._pickle.build_tensorlist",
+        "torch.jit._pickle.build_doublelist",
+        "torch.jit._pickle.build_boollist",
+        "torch.jit._pickle.build_tensor_from_id",
+        "torch.jit._pickle.restore_type_tag",
+    }
 )
 
 # BUILD (`obj.__setstate__(state)` or `obj.__dict__.update(state)`) is accepted by torch only on these.
@@ -132,10 +141,13 @@ def is_readable_global(qualname: str, torchscript: bool) -> bool:
 
 
 class Severity(StrEnum):
-    """How bad a finding is: `dangerous` runs commands / code / I/O by itself; `unknown` runs code we can't vet."""
+    """How bad a finding is: `dangerous` runs commands / code / I/O by itself; `unknown` runs code we can't vet;
+    `code`: the file ships code that its loader runs (TorchScript, remote code), which a gate may accept on
+    purpose (`mi scan --allow`)."""
 
     dangerous = "dangerous"
     unknown = "unknown"
+    code = "code"
 
 
 # Modules whose every attribute is a way to run code, touch files or the network when called from a pickle.

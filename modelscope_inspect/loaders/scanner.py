@@ -6,9 +6,9 @@ imports or calls anything:
 - raw pickles (`.pkl`, `.pickle`, legacy `.pt`), including several concatenated in one file,
 - the legacy torch format (five pickles in a row, then raw storage bytes that are not read), and its
   tar-wrapped variant (`sys_info`, `pickle`, and the per-record pickles inside `storages` and `tensors`),
-- every `*.pkl` member of a zip archive whatever its folder is called (torch picks the folder from the
-  first entry and matches names case-insensitively, so a renamed `archive/` hides nothing), inflated with
-  a cap so a zip bomb stops early,
+- every member of a zip archive that is a pickle by content, whatever its name or folder (`*.pkl` members
+  must be pickles; `data.txt`, `weights` or `archive/extra/config.txt` holding one are found by their first
+  opcodes and a walk), and zips inside zips, each inflated with a cap so a zip bomb stops early,
 - numpy `.npy` files (and `.npy` members of `.npz` archives) whose dtype holds Python objects: their data
   is a pickle.
 
@@ -29,7 +29,9 @@ directory and `.pkl` members, the pickles at the start of raw/legacy files, `.np
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ..errors import (
@@ -40,7 +42,7 @@ from ..errors import (
 )
 from .identify import identify
 from .pickle_walk import Event, walk
-from .safety import BUILD_TARGETS, Severity, classify
+from .safety import BUILD_TARGETS, TORCHSCRIPT_HELPERS, Severity, classify
 from .source import ByteSource
 from .torchzip import ZIP_MAGIC
 
@@ -57,9 +59,24 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch/serialization.py MAGIC_NUMBER, th
 
 NPY_MAGIC = b"\x93NUMPY"
 PICKLE_EXTS = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dat", ".data", ".p")
-MODEL_EXTS = (*PICKLE_EXTS, ".npy", ".npz", ".safetensors", ".onnx", ".gguf", ".zip", ".tar", ".h5", ".msgpack")
-# Opcodes a protocol 0/1 pickle can start with: MARK, GLOBAL, INST, the constants and empty containers.
-PICKLE_START = frozenset(b"(cidl}]).NILFSVJKMGTUXB")
+MODEL_EXTS = (*PICKLE_EXTS, ".npy", ".npz", ".safetensors", ".onnx", ".gguf", ".zip", ".tar", ".h5", ".msgpack",
+              ".keras", ".pb")  # fmt: skip
+# Every pickle opcode (pickletools.opcodes): CPython loads a stream that starts with any of them (`\x88.` is
+# True), so a file or member is walked when its first byte is one; the walk decides.
+PICKLE_START = frozenset(
+    b"().012BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}"
+    b"\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98"
+)
+
+
+class Allow(StrEnum):
+    """Findings of severity `code` a gate accepts on purpose (`mi scan --allow KIND`): the finding's `kind`."""
+
+    torchscript = "torchscript"
+    remote_code = "remote-code"
+
+
+TORCHSCRIPT_CODE = "TorchScript code: runs on torch.jit.load / torch.load"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +86,7 @@ class Finding:
     stream: str  # which pickle: a zip member name, or `pickle 1` … for raw files
     offset: int  # opcode offset inside that stream
     opcode: str
-    kind: str  # "global", "call", "build"
+    kind: str  # "global", "call", "build"; for severity `code`, an `Allow` value ("torchscript", …)
     target: str
     severity: Severity
     reason: str
@@ -102,11 +119,14 @@ class FileScanReport:
 
     @property
     def status(self) -> str:
-        """`dangerous`, `unknown`, `error` (could not scan, nothing found) or `clean`."""
+        """`dangerous`, `unknown`, `code` (only code a gate may accept), `error` (could not scan, nothing
+        found) or `clean`."""
         if any(f.severity == Severity.dangerous for f in self.findings):
             return "dangerous"
-        if self.findings:
+        if any(f.severity == Severity.unknown for f in self.findings):
             return "unknown"
+        if self.findings:
+            return "code"
         return "error" if self.error else "clean"
 
     @property
@@ -128,12 +148,17 @@ class ScanReport:
     skipped: int = 0  # folder entries that are not model files
     notes: tuple[str, ...] = ()  # about the whole target (e.g. a remote folder that cannot be listed)
     bytes_read: int | None = None  # body bytes fetched over the network, for URLs
+    allow: frozenset[str] = frozenset()  # `Allow` kinds of `code` findings accepted on purpose
+
+    def accepted(self, f: Finding) -> bool:
+        """True for a `code` finding whose kind the gate accepts (`--allow`)."""
+        return f.severity == Severity.code and f.kind in self.allow
 
     @property
     def status(self) -> str:
-        """`findings` when anything dangerous or unknown was found, else `error` when a file could not be
-        scanned, else `clean`."""
-        if any(f.findings for f in self.files):
+        """`findings` when anything dangerous or unknown was found (or code not accepted with `allow`), else
+        `error` when a file could not be scanned, else `clean`."""
+        if any(not self.accepted(x) for f in self.files for x in f.findings):
             return "findings"
         return "error" if any(f.error for f in self.files) else "clean"
 
@@ -147,8 +172,15 @@ class _Acc:
     more: int = 0
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    torchscript: bool = False  # inside a TorchScript archive: its helpers and compiled classes are its code
 
     def add(self, f: Finding) -> None:
+        if self.torchscript and (
+            f.target in TORCHSCRIPT_HELPERS or f.target.removesuffix(".__setstate__").startswith("__torch__.")
+        ):
+            # torch's TorchScript unpickler allows the helpers; `__torch__.*` classes are compiled from the
+            # archive's code/ folder (not imported), which is reported as a finding of its own.
+            return
         if len(self.findings) < MAX_FINDINGS:
             self.findings.append(f)
         else:
@@ -252,12 +284,21 @@ def _build_finding(stream: str, ev: Event) -> Finding | None:
 
 
 def _walk_streams(
-    data: bytes, name: str, where: str, acc: _Acc, *, multi: bool, complete: bool, whole_file: bool = False
+    data: bytes,
+    name: str,
+    where: str,
+    acc: _Acc,
+    *,
+    multi: bool,
+    complete: bool,
+    whole_file: bool = False,
+    total: int | None = None,
 ) -> tuple[str, bool]:
     """Walk every pickle in `data`; return (format, needs_more_data).
 
     `complete` is False when `data` is only a prefix of the file: any break is then retried with more bytes.
-    `whole_file` says `data` is the entire file, so a pickle that runs out of bytes was cut short.
+    `whole_file` says `data` is the entire file, so a pickle that runs out of bytes was cut short. `total`
+    (the file's size) lets a prefix tell a stream that needs more bytes from one that is broken anyway.
     """
     pos = 0
     fmt = "pickle"
@@ -270,16 +311,16 @@ def _walk_streams(
     while pos < len(data) and n < limit:
         label = f"{name} #{n + 1}" if multi else name
         try:
-            res = walk(data, start=pos, where=f"{where}:{label}")
+            res = walk(data, start=pos, where=f"{where}:{label}", total=None if complete else total)
         except InspectError as exc:
-            if not complete:
+            if not complete and (total is None or exc.rule == "pickle-more"):
                 return fmt, True
             if n == 0:
                 errors.append(f"{label}: not a readable pickle ({exc.message})")
             else:
                 notes.append(f"{len(data) - pos:,} trailing bytes after pickle #{n} are not a pickle")
             break
-        if res.error and not complete:
+        if res.error and not complete and (total is None or res.rule == "pickle-more"):
             return fmt, True
         gl: dict[str, None] = {}
         calls = 0
@@ -356,7 +397,9 @@ def _scan_raw(src: ByteSource, acc: _Acc) -> str:
     while True:
         data = src.read_exact(0, n, "pickle")
         complete = n >= size
-        fmt, more = _walk_streams(data, "pickle", src.name, acc, multi=True, complete=complete, whole_file=complete)
+        fmt, more = _walk_streams(
+            data, "pickle", src.name, acc, multi=True, complete=complete, whole_file=complete, total=size
+        )
         if not more:
             return fmt
         if n >= MAX_PICKLE_BYTES:
@@ -382,7 +425,8 @@ def _npy_object_offset(head: bytes, where: str) -> tuple[bool, int]:
         raise MalformedFileError(f"unknown npy version {major}", path=where, rule="npy-header")
     if hlen > MAX_NPY_HEADER or start + hlen > len(head):
         raise MalformedFileError(f"npy header length {hlen:,} is not plausible", path=where, rule="npy-header")
-    text = head[start : start + hlen].decode("latin-1")
+    # Python 2 wrote longs as `2L` in the shape (numpy's own test data has `(2L,)`); numpy strips the suffix too.
+    text = re.sub(r"(?<=\d)[lL]\b", "", head[start : start + hlen].decode("latin-1"))
     try:
         header = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -425,43 +469,228 @@ def _scan_cut_zip(src: ByteSource, acc: _Acc, cut: MalformedFileError) -> str:
     return "torch-zip"
 
 
-def _scan_zip(src: ByteSource, acc: _Acc) -> str:
+MAX_ZIP_DEPTH = 4  # zips inside zips, each member inside the same inflate caps
+SNIFF_READ = 4096  # first bytes of a member read to tell a pickle from tensor data
+
+
+class MemorySource:
+    """A zip member held in memory, as a byte source (a zip inside a zip)."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self.data = data
+        self.name = name
+        self.size = len(data)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return self.data[offset : offset + n]
+
+    def read_exact(self, offset: int, n: int, what: str) -> bytes:
+        from .source import read_exact
+
+        return read_exact(self, offset, n, what)
+
+    def close(self) -> None:
+        pass
+
+
+def _member_head(src: ByteSource, info: Any, n: int) -> bytes:
+    """The first `n` bytes of a member (a stored member is sliced, a deflated one inflated only that far)."""
+    import zipfile
+    import zlib
+
+    from .torchzip import member_start
+
+    start = member_start(src, info)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return src.read_at(start, min(n, info.compress_size))
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return b""
+    inflater = zlib.decompressobj(-15)
+    try:
+        return inflater.decompress(src.read_at(start, min(info.compress_size, max(n, 1 << 16))), n)
+    except zlib.error:
+        return b""
+
+
+def _sniff_pickle(data: bytes, total: int) -> bool:
+    """Whether a member of any name is a pickle: a protocol 2+ header (0x80, 2-5) or a valid first opcode,
+    and then a walk that reaches STOP (or needs more bytes than `data` holds but the member has). A protocol
+    2+ stream that breaks after naming a global is a pickle too: CPython would have imported that global.
+    Tensor data rarely walks at all; it would have to spell a dotted name in text lines to count."""
+    if not data or data[0] not in PICKLE_START:
+        return False
+    try:
+        res = walk(data, where="<sniff>", total=total)
+    except InspectError as exc:  # (a limit hit before any global: tensor data declaring a huge LONG4)
+        return exc.rule == "pickle-more"
+    if res.error is None or res.rule == "pickle-more":
+        return True
+    return any(ev.kind == "global" and _IDENT.fullmatch(ev.target) for ev in res.events)
+
+
+_IDENT = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
+
+
+def _scan_zip(src: ByteSource, acc: _Acc, depth: int = 0, prefix: str = "") -> str:
+    """Every member by content, whatever its name: `.pkl` members must be pickles; any other member that
+    sniffs as a pickle (torch, joblib or a loader tricked into reading it would unpickle it) is walked too,
+    and a member that is itself a zip is opened, `MAX_ZIP_DEPTH` deep, inside the same inflate caps."""
     from .torchzip import open_zip, read_member
 
     try:
         infos = open_zip(src)
     except MalformedFileError as exc:
-        if exc.rule != "truncated":
+        if exc.rule != "truncated" or depth:
             raise
         return _scan_cut_zip(src, acc, exc)
     fmt = "zip"
-    pickles = [i for i in infos if i.filename.lower().endswith(".pkl")]
-    npys = [i for i in infos if i.filename.lower().endswith(".npy")]
-    if any(i.filename.lower().endswith("data.pkl") for i in pickles):
-        fmt = "torch-zip"
-    elif npys:
-        fmt = "npz"
     names = {i.filename.lower() for i in infos}
+    if any(n.endswith("data.pkl") for n in names):
+        fmt = "torch-zip"
+    elif any(n.endswith(".npy") for n in names):
+        fmt = "npz"
     if any(n.endswith("constants.pkl") for n in names) and any("/code/" in f"/{n}" for n in names):
         fmt = "torchscript"
-        acc.notes.append("TorchScript archive: torch.jit.load also runs the TorchScript code in its code/ folder")
-    if not pickles and not npys:
-        acc.notes.append("zip archive without pickle members")
-    for info in [*pickles, *npys]:
-        try:
-            data = read_member(src, info, MAX_PICKLE_BYTES)
-        except InspectError as exc:
-            acc.errors.append(f"{info.filename}: could not be read ({exc.message})")
+        acc.torchscript = True
+        for info in infos:
+            cut = f"/{info.filename}".lower().find("/code/")
+            if cut >= 0 and not info.is_dir():
+                folder = f"{prefix}{info.filename[: cut + 5]}"  # `archive/code/`, as torch lays it out
+                rel = info.filename[cut + 5 :]
+                acc.add(Finding(folder, 0, "-", Allow.torchscript.value, rel, Severity.code, TORCHSCRIPT_CODE))
+    found = 0
+    for info in infos:
+        lower = info.filename.lower()
+        label = f"{prefix}{info.filename}"
+        if info.is_dir():
             continue
-        if info.filename.lower().endswith(".npy"):
+        try:
+            if lower.endswith(".pkl") or lower.endswith(".npy"):
+                data = read_member(src, info, MAX_PICKLE_BYTES)
+            else:
+                head = _member_head(src, info, SNIFF_READ)
+                if head[:4] == ZIP_MAGIC and depth < MAX_ZIP_DEPTH:
+                    inner = MemorySource(read_member(src, info, MAX_PICKLE_BYTES), f"{src.name}:{label}")
+                    _scan_zip(inner, acc, depth + 1, f"{label}/")
+                    continue
+                if not _sniff_pickle(head, info.file_size):
+                    continue
+                data = head if len(head) >= info.file_size else read_member(src, info, MAX_PICKLE_BYTES)
+        except InspectError as exc:
+            acc.errors.append(f"{label}: could not be read ({exc.message})")
+            continue
+        found += 1
+        if lower.endswith(".npy"):
             try:
-                _scan_npy(data, info.filename, src.name, acc)
+                _scan_npy(data, label, src.name, acc)
             except InspectError as exc:
-                acc.errors.append(f"{info.filename}: {exc.message}")
+                acc.errors.append(f"{label}: {exc.message}")
         else:
             # torch reads one pickle per member; a second one hidden after it is still reported.
-            _walk_streams(data, info.filename, src.name, acc, multi=True, complete=True)
+            _walk_streams(data, label, src.name, acc, multi=True, complete=True)
+    if "config.json" in names and not depth:  # a Keras v3 `.keras` archive: config.json, model.weights.h5
+        fmt = "keras"
+        info = next(i for i in infos if i.filename.lower() == "config.json")
+        try:
+            _scan_keras_config(read_member(src, info, MAX_KERAS_CONFIG), "config.json", acc)
+        except InspectError as exc:
+            acc.errors.append(f"config.json: could not be read ({exc.message})")
+        return fmt
+    if not found and not depth:
+        acc.notes.append("zip archive without pickle members")
     return fmt
+
+
+MAX_KERAS_CONFIG = 64 << 20
+# TensorFlow ops that read or write files or run Python, as modelscan reports them (its unsafe_tf_operators:
+# ReadFile, WriteFile) plus the py_func family, which runs a Python function in the loading process.
+TF_UNSAFE_OPS = frozenset({"ReadFile", "WriteFile", "PyFunc", "PyFuncStateless", "EagerPyFunc", "MatchingFiles"})
+
+
+def _keras_lambdas(config: Any, acc: _Acc, stream: str) -> None:
+    """Every `Lambda` layer in a Keras model config (iteratively: configs nest models in models)."""
+    todo: list[Any] = [config]
+    seen = 0
+    while todo and seen < 1_000_000:
+        node = todo.pop()
+        seen += 1
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                cfg = node.get("config")
+                name = str(cfg.get("name", "?")) if isinstance(cfg, dict) else "?"
+                acc.add(
+                    Finding(stream, 0, "-", "keras-lambda", f"Lambda layer {name}", Severity.dangerous,
+                            "Keras Lambda layer: marshalled Python bytecode in the config, run when the model loads")
+                )  # fmt: skip
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+
+
+def _scan_keras_config(raw: bytes, stream: str, acc: _Acc) -> None:
+    import json
+
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError):
+        acc.errors.append(f"{stream}: not readable JSON")
+        return
+    _keras_lambdas(config, acc, stream)
+
+
+def _scan_h5(src: ByteSource, acc: _Acc) -> None:
+    """A Keras `.h5` file: its root `model_config` attribute (JSON) read with h5py, metadata only (no
+    dataset is read). Without h5py, or without that attribute, the file cannot be scanned: never "clean"."""
+    try:
+        import h5py  # type: ignore[import-untyped]
+    except ImportError:
+        raise UnsupportedFormatError("an HDF5 file: scanning it needs h5py (not installed)", path=src.name) from None
+    from .source import SourceIO
+
+    try:
+        with h5py.File(SourceIO(src), "r") as h5:
+            raw = h5.attrs.get("model_config")
+    except (OSError, ValueError, KeyError) as exc:
+        raise MalformedFileError(f"not a readable HDF5 file ({exc})", path=src.name, rule="h5") from None
+    if raw is None:
+        raise UnsupportedFormatError("an HDF5 file without a Keras model_config: mi cannot scan it", path=src.name)
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if len(data) > MAX_KERAS_CONFIG:
+        raise LimitExceededError(f"model_config of {len(data):,} bytes", path=src.name, rule="h5")
+    _scan_keras_config(data, "model_config", acc)
+
+
+def _scan_saved_model(src: ByteSource, acc: _Acc) -> None:
+    """TF SavedModel `saved_model.pb`: every node of every graph and function, by op name, with the wire reader
+    (SavedModel.meta_graphs=2 → MetaGraphDef.graph_def=2 → GraphDef.node=1 / library=2 → FunctionDefLibrary.
+    function=1 → FunctionDef.node_def=3; NodeDef.name=1, op=2; FunctionDef.signature=1 → OpDef.name=1)."""
+    from .protobuf import LEN, WireReader
+
+    r = WireReader(src, "SavedModel")
+
+    def subs(start: int, end: int, number: int, depth: int) -> list[tuple[int, int]]:
+        return [
+            (f.value, f.value + f.length) for f in r.fields(start, end, depth) if f.number == number and f.wire == LEN
+        ]
+
+    def node(start: int, end: int, depth: int, where: str) -> None:
+        name = op = ""
+        for f in r.fields(start, end, depth):
+            if f.wire == LEN and f.number in (1, 2):
+                text = r.read_str(f, 1 << 16, "node name")
+                name, op = (text, op) if f.number == 1 else (name, text)
+        if op in TF_UNSAFE_OPS:
+            acc.add(Finding(where, start, op, "tf-op", f"{op} node {name}", Severity.dangerous,
+                            "TensorFlow op that reads or writes files or runs Python when the graph runs"))  # fmt: skip
+
+    for i, (ms, me) in enumerate(subs(0, src.size, 2, 0)):
+        for gs, ge in subs(ms, me, 2, 1):
+            for ns, ne in subs(gs, ge, 1, 2):
+                node(ns, ne, 3, f"meta_graph {i + 1} graph")
+            for ls, le in subs(gs, ge, 2, 2):
+                for fs, fe in subs(ls, le, 1, 3):
+                    for ns, ne in subs(fs, fe, 3, 4):
+                        node(ns, ne, 5, f"meta_graph {i + 1} function")
 
 
 def _record(res: Any, label: str, start: int, acc: _Acc) -> None:
@@ -599,8 +828,8 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
         # What `mi inspect` would say first: empty, a Git LFS pointer, a page or text saved under a model's name.
         # Text that may be a protocol 0/1 pickle is never taken for text (identify leaves it to the walk below).
         not_model = identify(src, head)
-        if not_model is not None:
-            raise not_model
+        if not_model is not None and not (lower.endswith(PICKLE_EXTS) and _sniff_pickle(head, src.size)):
+            raise not_model  # (text that walks as a pickle, such as `}.` or `\x88.`, is scanned as one)
         from .torch_legacy import is_legacy_tar
 
         if head[:4] == ZIP_MAGIC:
@@ -618,6 +847,12 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
                 if src.size > len(data):
                     acc.errors.append("npy file larger than the scan limit")
             _scan_npy(data, "array", src.name, acc)
+        elif lower.rsplit("/", 1)[-1] == "saved_model.pb":
+            fmt = "tf-savedmodel"
+            _scan_saved_model(src, acc)
+        elif head[:8] == b"\x89HDF\r\n\x1a\n":
+            fmt = "keras-h5"
+            _scan_h5(src, acc)
         elif head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
             raw = _Acc()
             fmt = _scan_raw(src, raw)
@@ -675,4 +910,15 @@ def pickle_magic(head: bytes) -> bool:
     return head[:4] == ZIP_MAGIC or head[:6] == NPY_MAGIC or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
-__all__ = ["FileScanReport", "Finding", "ScanReport", "StreamInfo", "error_report", "pickle_magic", "scan_source"]
+__all__ = [
+    "TORCHSCRIPT_CODE",
+    "Allow",
+    "FileScanReport",
+    "Finding",
+    "MemorySource",
+    "ScanReport",
+    "StreamInfo",
+    "error_report",
+    "pickle_magic",
+    "scan_source",
+]

@@ -79,10 +79,19 @@ def read_member(src: ByteSource, info: zipfile.ZipInfo, cap: int | None = None) 
 
 def _inflate(src: ByteSource, info: zipfile.ZipInfo, start: int, cap: int) -> bytes:
     """A deflated member, inflated in `INFLATE_STEP` pieces so a zip bomb stops at `cap` with little memory:
-    zlib allocates each call's output up front, so one call with max_length = cap would reserve it all."""
+    zlib allocates each call's output up front, so one call with max_length = cap would reserve it all.
+
+    Inflated twice: first only counted (each piece dropped), then kept once it is known to fit, so a bomb is
+    refused holding one piece (1 MiB), not `cap` bytes of it."""
+    _inflate_pass(src, info, start, cap, None)
+    parts: list[bytes] = []
+    _inflate_pass(src, info, start, cap, parts)
+    return b"".join(parts)
+
+
+def _inflate_pass(src: ByteSource, info: zipfile.ZipInfo, start: int, cap: int, keep: list[bytes] | None) -> None:
     where = src.name
     inflater = zlib.decompressobj(-15)
-    parts: list[bytes] = []
     total = 0
     pos, end = start, start + info.compress_size
     pending = b""
@@ -104,10 +113,10 @@ def _inflate(src: ByteSource, info: zipfile.ZipInfo, start: int, cap: int) -> by
                     path=where,
                     rule="zip-limit",
                 )
-            parts.append(out)
+            if keep is not None:
+                keep.append(out)
     except zlib.error as exc:
         raise MalformedFileError(f"{info.filename} does not inflate: {exc}", path=where, rule="zip-structure") from None
-    return b"".join(parts)
 
 
 ZIP64_EXTRA = 0x0001

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 
-from ...loaders.safety import Severity, classify
+from ...loaders.safety import TORCHSCRIPT_HELPERS, Severity, classify
 from ..layout import Column, Table, grid
 from ..units import network_line
 
@@ -17,14 +17,21 @@ _STATUS = {
     "clean": "clean",
     "dangerous": "DANGEROUS: would run code or commands on load",
     "unknown": "UNKNOWN globals: would import and run code that is not a plain checkpoint's",
+    "code": "CODE: ships code its loader runs (accept it with --allow)",
     "error": "COULD NOT SCAN",
 }
 
 
-def _globals(names: tuple[str, ...]) -> str:
+def _flagged(g: str, torchscript: bool) -> bool:
+    if torchscript and (g in TORCHSCRIPT_HELPERS or g.startswith("__torch__.")):
+        return False  # allowed inside a TorchScript archive: its code is the finding
+    return g.startswith("<") or classify(g) is not None
+
+
+def _globals(names: tuple[str, ...], torchscript: bool = False) -> str:
     """`16 globals, 11 not on the allowlist`: the rows below list those (and any calls)."""
     n = len(names)
-    flagged = sum(1 for g in names if g.startswith("<") or classify(g) is not None)
+    flagged = sum(1 for g in names if _flagged(g, torchscript))
     noun = "global" if n == 1 else "globals"
     if not n:
         return "no globals"
@@ -35,11 +42,11 @@ def _file_view(f: FileScanReport) -> list[RenderableType]:
     rows: list[tuple[str, str]] = [("path", f.path), ("format", f.format), ("status", _STATUS[f.status])]
     for s in f.streams:
         err = f", broken: {s.error}" if s.error else ""
+        gl = _globals(s.globals, f.format == "torchscript")
         rows.append(
             (
                 "pickle",
-                f"{s.name} (protocol {s.protocol}; {_globals(s.globals)}; {s.calls} calls; "
-                f"bytes {s.start:,}–{s.end:,}{err})",
+                f"{s.name} (protocol {s.protocol}; {gl}; {s.calls} calls; bytes {s.start:,}–{s.end:,}{err})",
             )
         )
     for note in f.notes:
@@ -67,7 +74,11 @@ def _file_view(f: FileScanReport) -> list[RenderableType]:
             out.append(
                 "unknown: not on the allowlist of what a plain checkpoint needs; loading imports it and runs its code"
             )
-        if not multi:
+        if Severity.code in kinds:
+            reasons = sorted({x.reason for x in f.findings if x.severity == Severity.code})
+            kinds_ = sorted({x.kind for x in f.findings if x.severity == Severity.code})
+            out.append(f"code: {'; '.join(reasons)} (accept with --allow {', '.join(kinds_)})")
+        if not multi and kinds != {Severity.code}:
             out.append(f"offsets are byte positions in {f.findings[0].stream}")
     return out
 
