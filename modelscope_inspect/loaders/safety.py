@@ -136,6 +136,7 @@ class Severity(StrEnum):
 
     dangerous = "dangerous"
     unknown = "unknown"
+    code = "code"  # Python code the model ships, run when loaded on purpose (remote code); `--allow` accepts it
 
 
 # Modules whose every attribute is a way to run code, touch files or the network when called from a pickle.

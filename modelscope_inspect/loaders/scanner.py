@@ -40,6 +40,7 @@ from ..errors import (
 )
 from .identify import identify
 from .pickle_walk import Event, walk
+from .remote_code import RemoteCode
 from .safety import BUILD_TARGETS, Severity, classify
 from .source import ByteSource
 from .torchzip import ZIP_MAGIC
@@ -102,11 +103,14 @@ class FileScanReport:
 
     @property
     def status(self) -> str:
-        """`dangerous`, `unknown`, `error` (could not scan, nothing found) or `clean`."""
+        """`dangerous`, `unknown`, `code` (only code the model ships), `error` (could not scan, nothing found) or
+        `clean`."""
         if any(f.severity == Severity.dangerous for f in self.findings):
             return "dangerous"
-        if self.findings:
+        if any(f.severity == Severity.unknown for f in self.findings):
             return "unknown"
+        if self.findings:
+            return "code"
         return "error" if self.error else "clean"
 
     @property
@@ -128,6 +132,7 @@ class ScanReport:
     skipped: int = 0  # folder entries that are not model files
     notes: tuple[str, ...] = ()  # about the whole target (e.g. a remote folder that cannot be listed)
     bytes_read: int | None = None  # body bytes fetched over the network, for URLs
+    remote_code: tuple[RemoteCode, ...] = ()  # per folder: the Python files trust_remote_code would run
 
     @property
     def status(self) -> str:

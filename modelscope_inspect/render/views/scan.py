@@ -18,6 +18,7 @@ _STATUS = {
     "dangerous": "DANGEROUS: would run code or commands on load",
     "unknown": "UNKNOWN globals: would import and run code that is not a plain checkpoint's",
     "error": "COULD NOT SCAN",
+    "code": "CODE: Python that trust_remote_code=True imports and runs",
 }
 
 
@@ -48,6 +49,11 @@ def _file_view(f: FileScanReport) -> list[RenderableType]:
         rows.append(("error", f.error))
     out: list[RenderableType] = [grid(rows)]
     if f.findings:
+        if all(x.severity == Severity.code for x in f.findings):  # remote code: no opcode or offset to show
+            t = Table(Column("severity"), Column("target", wrap=True), Column("why", wrap=True))
+            for x in f.findings:
+                t.add_row(x.severity.value, x.target, x.reason)
+            return [*out, t, "code: the model's own Python, run when loaded on purpose; accept with --allow remote-code"]
         multi = len({x.stream for x in f.findings}) > 1
         cols = [Column("severity")]
         if multi:
