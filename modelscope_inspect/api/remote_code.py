@@ -16,6 +16,7 @@ from ..errors import LimitExceededError
 if TYPE_CHECKING:
     from ..loaders.remote_code import AutoMapEntry, CodeFile, RemoteCode
     from ..loaders.scanner import FileScanReport, Finding
+    from ..remote.http import Settings
     from .tree import FileTree
 
 REMOTE_CODE = "remote-code"  # the `--allow` value that accepts it
@@ -121,3 +122,18 @@ def _elsewhere_reason(e: AutoMapEntry) -> str:
 
 def _entry_note(e: AutoMapEntry) -> str:
     return f"auto_map: {e.key} → {e.ref} ({e.config})"
+
+
+def remote_code_warning(
+    path: str, *, endpoint: str | None = None, token: str | None = None, settings: Settings | None = None
+) -> str | None:
+    """The one warning line `mi inspect` prints for a folder holding remote code (None when it holds none)."""
+    from .tree import open_tree
+
+    with open_tree(path, endpoint=endpoint, token=token, settings=settings) as tree:
+        rc = tree_remote_code(tree)
+    if rc is None or not rc.found:
+        return None
+    names = [f.path for f in rc.files] + [e.ref for e in (*rc.foreign, *rc.missing)]
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"remote code: {shown} run with trust_remote_code=True (details: mi scan)"
