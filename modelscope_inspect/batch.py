@@ -8,8 +8,9 @@ Example, over a Dask cluster (any engine with a `map` works the same way):
 
     >>> from dask.distributed import Client, LocalCluster  # doctest: +SKIP
     >>> from modelscope_inspect.batch import record  # doctest: +SKIP
-    >>> with LocalCluster(n_workers=2, processes=False, host="127.0.0.1") as cluster, Client(cluster) as client:
-    ...     records = client.gather(client.map(record, targets, pure=False))  # doctest: +SKIP
+    >>> cluster = LocalCluster(n_workers=2, processes=False, protocol="tcp", host="127.0.0.1")  # doctest: +SKIP
+    >>> with cluster, Client(cluster) as client:  # doctest: +SKIP
+    ...     records = client.gather(client.map(record, targets, pure=False))
 """
 
 from __future__ import annotations
