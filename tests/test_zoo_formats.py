@@ -249,7 +249,6 @@ def test_pt2_pickle_members_are_named(pt2: tuple[Path, Any], tmp_path: Path) -> 
     assert weight in found and "model.pt" in found
 
 
-@pytest.mark.xfail(strict=True, reason="mi scan walks only *.pkl zip members; pickle_members() is there to wire in")
 def test_pt2_pickled_weight_is_not_clean_for_scan(pt2: tuple[Path, Any], tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     with zipfile.ZipFile(pt2[0]) as z:

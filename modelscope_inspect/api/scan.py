@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from ..errors import InspectError, NotFoundError
 
 if TYPE_CHECKING:
+    from ..loaders.remote_code import RemoteCode
     from ..loaders.scanner import FileScanReport, ScanReport
     from ..remote.http import Settings
     from .tree import FileTree
@@ -21,13 +22,14 @@ def scan_paths(
     endpoint: str | None = None,
     token: str | None = None,
     settings: Settings | None = None,
-    allow: frozenset[str] = frozenset(),
+    allow: Collection[str] = (),
 ) -> ScanReport:
     """Scan files, folders (recursively, bounded) or URLs for pickle globals and calls, into one report.
 
     A remote folder is listed and every file with a model extension or pickle/zip/npy magic bytes is scanned;
     only pickle bytes cross the network, and `bytes_read` counts what did. `allow` holds the kinds of `code`
-    findings a gate accepts (`loaders.scanner.Allow`: "torchscript", "remote-code").
+    findings a gate accepts (`loaders.scanner.Allow`: "torchscript", "remote-code"). A folder's Python files and
+    the `auto_map` entries of its configs are findings of severity `code` and kind `remote-code`.
 
     Example:
         >>> report = scan_paths("model.pth")  # doctest: +SKIP
@@ -36,34 +38,43 @@ def scan_paths(
     """
     import dataclasses
 
-    report = _scan_targets(paths, endpoint, token, settings)
+    report = _scan_targets(paths, endpoint, token, settings, allow)
     return dataclasses.replace(report, allow=frozenset(allow)) if allow else report
 
 
 def _scan_targets(
-    paths: str | os.PathLike[str] | list[str], endpoint: str | None, token: str | None, settings: Settings | None
+    paths: str | os.PathLike[str] | list[str],
+    endpoint: str | None,
+    token: str | None,
+    settings: Settings | None,
+    allow: Collection[str],
 ) -> ScanReport:
     from ..loaders.scanner import ScanReport
 
     targets = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if len(targets) == 1:
-        return _scan_one(targets[0], endpoint, token, settings)
+        return _scan_one(targets[0], endpoint, token, settings, allow)
     files: list[FileScanReport] = []
     skipped = 0
     notes: list[str] = []
     remote: int | None = None
+    code: list[RemoteCode] = []
     for p in targets:
-        r = _scan_one(p, endpoint, token, settings)
+        r = _scan_one(p, endpoint, token, settings, allow)
         files.extend(r.files)
         skipped += r.skipped
         notes.extend(r.notes)
         if r.bytes_read is not None:
             remote = (remote or 0) + r.bytes_read
-    return ScanReport(", ".join(targets), tuple(files), skipped, tuple(notes), remote)
+        code.extend(r.remote_code)
+    return ScanReport(", ".join(targets), tuple(files), skipped, tuple(notes), remote, tuple(code))
 
 
-def _scan_one(path: str, endpoint: str | None, token: str | None, settings: Settings | None) -> ScanReport:
+def _scan_one(
+    path: str, endpoint: str | None, token: str | None, settings: Settings | None, allow: Collection[str]
+) -> ScanReport:
     from ..loaders.scanner import FileScanReport, ScanReport, error_report, pickle_magic, scan_source
+    from .remote_code import REMOTE_CODE, code_reports, tree_remote_code
     from .tree import open_tree
 
     with open_tree(path, endpoint=endpoint, token=token, settings=settings) as tree:
@@ -86,9 +97,17 @@ def _scan_one(path: str, endpoint: str | None, token: str | None, settings: Sett
         results = _map(one, tree)
         reports = problems + [r for r in results if r is not None]
         skipped = tree.skipped + sum(1 for r in results if r is None)
+        rc = tree_remote_code(tree)
+        if rc is not None and (rc.found or rc.errors):
+            code = code_reports(rc, tree, REMOTE_CODE in allow)
+            shown = {r.path for r in code}
+            reports = [r for r in reports if r.path not in shown] + code  # a `.py` the walk kept is reported once
+            kept = {n for n, r in zip(tree.names, results, strict=True) if r is not None}
+            skipped = max(0, skipped - sum(1 for f in rc.files if f.path not in kept))  # now reported, not skipped
         if not reports:
             raise NotFoundError("folder holds no pickle or model file to scan", path=tree.display)
-        return ScanReport(tree.display, tuple(reports), skipped, tuple(tree.notes), tree.bytes_read())
+        found = (rc,) if rc is not None and rc.found else ()
+        return ScanReport(tree.display, tuple(reports), skipped, tuple(tree.notes), tree.bytes_read(), found)
 
 
 def _worth_scanning(base: str, magic: bool) -> bool:

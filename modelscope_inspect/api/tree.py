@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 MAX_FILES = 10_000  # files visited in a folder
 MAX_DEPTH = 32  # folder nesting
+LOCAL_WORKERS = 4  # local files scanned at once: reads overlap with the GIL-bound pickle walks
 PROBED = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin")
 
 
@@ -103,7 +104,7 @@ def open_tree(
     if not path_kind(p, path):
         return FileTree(path, False, [p.name], _local=p)
     names, skipped, problems = _walk(p, path)
-    return FileTree(path, True, names, skipped, problems, _local=p)
+    return FileTree(path, True, names, skipped, problems, workers=LOCAL_WORKERS, _local=p)
 
 
 def _walk(root: Path, display: str) -> tuple[list[str], int, list[Problem]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from .batch import FromOpt, JobsOpt, JsonlOpt, ResumeOpt
 from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
@@ -18,9 +20,14 @@ class SortKey(StrEnum):
 
 
 def inspect_cmd(
-    path: Annotated[
-        str, typer.Argument(help="Model file, sharded *.index.json, model folder, or URL (hf://ORG/NAME, https://…).")
-    ],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Model file, sharded *.index.json, model folder, or URL (hf://ORG/NAME, https://…); several with "
+            "--jsonl.",
+            metavar="PATH",
+        ),
+    ] = None,
     json: JsonOpt = False,
     markdown: MarkdownOpt = False,
     depth: Annotated[int, typer.Option("--depth", min=1, max=64, help="Module-tree depth.")] = 3,
@@ -47,6 +54,10 @@ def inspect_cmd(
         str | None,
         typer.Option("--base", metavar="CONFIG", help="PEFT adapters: the base model's config.json, folder or URL."),
     ] = None,
+    from_file: FromOpt = None,
+    jsonl: JsonlOpt = False,
+    jobs: JobsOpt = 4,
+    resume: ResumeOpt = None,
 ) -> None:
     """What is inside a model file: parameters, bytes, dtypes, modules.
 
@@ -60,14 +71,33 @@ def inspect_cmd(
       mi inspect model.safetensors --depth 2
       mi inspect model.pth --tensors --filter '*.attn.*'
       mi inspect hf://org/name --json
+      mi inspect --from targets.txt --jsonl
     """
     one_format(json, markdown)
     from ..api.model import open_model
     from ..api.params import adapter_report_for, cross_check_for
+    from ..api.remote_code import remote_code_warning
+    from ..errors import UsageError
     from ..render.output import Output
     from ..render.progress import Reporter
+    from .batch import run_batch, targets_of
 
+    targets = targets_of(paths, from_file)
+    if jsonl or from_file is not None or resume is not None:
+        from ..batch import record
+
+        def one(t: str) -> dict[str, object]:
+            return record(t, "inspect", endpoint=endpoint, token=token)
+
+        run_batch(targets, one, jobs=jobs, resume=resume)
+        return
+    if len(targets) > 1:
+        raise UsageError("several targets need --jsonl (one record each)")
+    path = targets[0]
     inv = open_model(path, endpoint=endpoint, token=token, progress=Reporter(), variant=variant)
+    warning = remote_code_warning(path, endpoint=endpoint, token=token)
+    if warning is not None:  # one line among the inventory's warnings, in the tables and in --json
+        inv = replace(inv, warnings=(*inv.warnings, warning))
     cc = None
     if config is not None or inv.config is not None:  # the analytic cross-check needs a config.json
         cc = cross_check_for(inv, config, endpoint=endpoint, token=token)

@@ -6,23 +6,24 @@ from typing import Annotated
 
 import typer
 
-from ..loaders.scanner import Allow
+from .batch import AllowOpt, FromOpt, JobsOpt, JsonlOpt, ResumeOpt
 from .options import EndpointOpt, JsonOpt, MarkdownOpt, TokenOpt, one_format
 
 
 def scan_cmd(
     paths: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(help="Model files or folders (scanned recursively), or URLs (hf://ORG/NAME, https://…)."),
-    ],
+    ] = None,
     json: JsonOpt = False,
     markdown: MarkdownOpt = False,
     endpoint: EndpointOpt = None,
     token: TokenOpt = None,
-    allow: Annotated[
-        list[Allow] | None,
-        typer.Option("--allow", help="Accept code a file ships on purpose: torchscript, remote-code (repeatable)."),
-    ] = None,
+    allow: AllowOpt = None,
+    from_file: FromOpt = None,
+    jsonl: JsonlOpt = False,
+    jobs: JobsOpt = 4,
+    resume: ResumeOpt = None,
 ) -> None:
     """Pickle safety: every global and call, found without running it.
 
@@ -33,18 +34,35 @@ def scan_cmd(
 
     A URL is scanned without downloading the weights: only the pickle bytes are fetched.
 
+    A folder's Python files and config auto_map entries (remote code) are findings of severity code.
+
+    With --jsonl (or --from, --resume) each target is scanned on its own and printed as one JSON record when
+    it finishes; the exit code is the worst of the targets (1 found, else 2 unreadable, else 0).
+
     Examples:
 
     \b
       mi scan downloads/model.pth
       mi scan models/ hf://org/name
+      mi scan --from targets.txt --jsonl --jobs 8 > scan.jsonl
     """
     one_format(json, markdown)
     from ..api.outcome import exit_code
     from ..api.scan import scan_paths
     from ..render.output import Output
+    from .batch import run_batch, targets_of
 
-    report = scan_paths(paths, endpoint=endpoint, token=token, allow=frozenset(a.value for a in allow or ()))
+    allowed = tuple(a.value for a in allow or ())
+    targets = targets_of(paths, from_file)
+    if jsonl or from_file is not None or resume is not None:
+        from ..batch import record
+
+        def one(t: str) -> dict[str, object]:
+            return record(t, "scan", allow=allowed, endpoint=endpoint, token=token)
+
+        run_batch(targets, one, jobs=jobs, resume=resume)
+        return
+    report = scan_paths(targets, endpoint=endpoint, token=token, allow=allowed)
     out = Output()
     if json:
         from ..render.documents.scan import scan_document

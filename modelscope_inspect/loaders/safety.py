@@ -147,7 +147,7 @@ class Severity(StrEnum):
 
     dangerous = "dangerous"
     unknown = "unknown"
-    code = "code"
+    code = "code"  # code the model ships (TorchScript, remote code), run when loaded; `--allow` accepts it
 
 
 # Modules whose every attribute is a way to run code, touch files or the network when called from a pickle.

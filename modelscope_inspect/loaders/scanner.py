@@ -42,6 +42,7 @@ from ..errors import (
 )
 from .identify import identify
 from .pickle_walk import Event, walk
+from .remote_code import RemoteCode
 from .safety import BUILD_TARGETS, TORCHSCRIPT_HELPERS, Severity, classify
 from .source import ByteSource
 from .torchzip import ZIP_MAGIC
@@ -148,6 +149,7 @@ class ScanReport:
     skipped: int = 0  # folder entries that are not model files
     notes: tuple[str, ...] = ()  # about the whole target (e.g. a remote folder that cannot be listed)
     bytes_read: int | None = None  # body bytes fetched over the network, for URLs
+    remote_code: tuple[RemoteCode, ...] = ()  # per folder: the Python files trust_remote_code would run
     allow: frozenset[str] = frozenset()  # `Allow` kinds of `code` findings accepted on purpose
 
     def accepted(self, f: Finding) -> bool:

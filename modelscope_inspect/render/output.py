@@ -72,6 +72,11 @@ class Output:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
+    def jsonl(self, doc: dict[str, Any]) -> None:
+        """One JSON object on one line, flushed (a record of `--jsonl`)."""
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
     def error(self, message: str) -> None:
         from rich.markup import escape
 
