@@ -127,8 +127,16 @@ def _entry_note(e: AutoMapEntry) -> str:
 def remote_code_warning(
     path: str, *, endpoint: str | None = None, token: str | None = None, settings: Settings | None = None
 ) -> str | None:
-    """The one warning line `mi inspect` prints for a folder holding remote code (None when it holds none)."""
+    """The one warning line `mi inspect` prints for a local folder holding remote code (None when it holds none).
+
+    A URL is not listed a second time for it (that would cost another listing request and count bytes outside
+    the inventory's own read): `mi scan URL` reports a remote folder's code.
+    """
+    from .paths import is_url
     from .tree import open_tree
+
+    if is_url(path):
+        return None
 
     with open_tree(path, endpoint=endpoint, token=token, settings=settings) as tree:
         rc = tree_remote_code(tree)

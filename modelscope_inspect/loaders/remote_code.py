@@ -5,8 +5,10 @@ The Hugging Face / ModelScope folder layout ships a model's own classes beside i
 an `auto_map` of `config.json`, `tokenizer_config.json`, `processor_config.json`, … . transformers'
 `get_class_from_dynamic_module` reads each entry as `[ORG/REPO--]MODULE.CLASS` (one dot: a file `MODULE.py`
 beside the config, or in another repository when `--` names one), copies the file into its module cache and
-imports it: every statement in it runs. So every `*.py` file of the folder counts (the modules import each
-other), and every `auto_map` entry is tied to the file it points at, or reported as pointing elsewhere.
+imports it: every statement in it runs. So every `*.py` file of a model folder (one that holds a config)
+counts (the modules import each other), and every `auto_map` entry is tied to the file it points at, or
+reported as pointing elsewhere. Scripts in a folder without a config (a folder of plain checkpoints) are not
+what from_pretrained imports, and are left out.
 
 The `.py` files are hashed (sha256, read in bounded chunks) and never parsed; the JSON configs are read with
 the size-capped reader every config goes through.
@@ -121,7 +123,11 @@ def find_remote_code(names: Sequence[str], open_file: Callable[[str], OpenSource
                 entries.extend(auto_map_entries(read_json_source(src, "auto-map"), name))
         except InspectError as exc:
             errors.append((name, str(exc)))
-    code_names = [n for n in names if is_code_name(n)]
+    # Python counts where from_pretrained could import it: in a folder that holds a config (a model folder), or
+    # named by an auto_map. Scripts in a folder of plain checkpoints are not remote code.
+    model_dirs = {posixpath.dirname(n) for n in names if is_config_name(n)}
+    mapped = {e.module for e in entries if e.repo is None}
+    code_names = [n for n in names if is_code_name(n) and (posixpath.dirname(n) in model_dirs or n in mapped)]
     present = set(code_names)
     by_module: dict[str, list[AutoMapEntry]] = {}
     for e in entries:

@@ -55,17 +55,15 @@ def _file_view(f: FileScanReport) -> list[RenderableType]:
         rows.append(("error", f.error))
     out: list[RenderableType] = [grid(rows)]
     if f.findings:
-        if all(x.severity == Severity.code for x in f.findings):  # remote code: no opcode or offset to show
+        if all(x.kind == "remote-code" for x in f.findings):  # remote code: no opcode or offset to show
             t = Table(Column("severity"), Column("target", wrap=True), Column("why", wrap=True))
             for x in f.findings:
                 t.add_row(x.severity.value, x.target, x.reason)
-            kinds_ = sorted({x.kind for x in f.findings})
-            why = (
-                "the model's own Python, run when loaded on purpose"
-                if kinds_ == ["remote-code"]
-                else "code the file ships, run when it is loaded"
-            )
-            return [*out, t, f"code: {why}; accept with --allow {', '.join(kinds_)}"]
+            return [
+                *out,
+                t,
+                "code: the model's own Python, run when loaded on purpose; accept with --allow remote-code",
+            ]
         multi = len({x.stream for x in f.findings}) > 1
         cols = [Column("severity")]
         if multi:
