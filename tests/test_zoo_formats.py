@@ -308,6 +308,25 @@ def test_nemo_counts(tmp_path: Path) -> None:
     assert scan_code(p) == 0
 
 
+def test_nemo_checkpoint_is_scanned(tmp_path: Path) -> None:
+    # NeMo's restore hands model_weights.ckpt to torch.load: a payload in it is named, not "holds no pickle".
+    class Payload:
+        def __reduce__(self) -> tuple[Any, tuple[str]]:
+            return (os.system, ("echo pwned",))
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"w": Payload()}, protocol=2))
+        z.writestr("archive/version", "3\n")
+    p = tmp_path / "bad.nemo"
+    _nemo(p, [("./model_config.yaml", CONFIG), ("./model_weights.ckpt", buf.getvalue())])
+    r = run_cli("scan", str(p), "--json")
+    assert r.code == 1, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert "os.system" in json.dumps(doc) or "posix.system" in json.dumps(doc)
+    assert doc["files"][0]["format"] == "nemo"
+
+
 @pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil", "a/../../evil"])
 def test_nemo_path_traversal(tmp_path: Path, name: str) -> None:
     p = tmp_path / "trav.nemo"

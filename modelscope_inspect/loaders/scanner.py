@@ -533,6 +533,22 @@ def _sniff_pickle(data: bytes, total: int) -> bool:
 _IDENT = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
 
 
+def _scan_nemo(src: ByteSource, acc: _Acc) -> None:
+    """A `.nemo` tar: every `model_weights.ckpt` inside (what NeMo hands to torch.load), located in place and
+    scanned as the torch archive or pickle it is; the tar itself is never extracted."""
+    from .nemo import checkpoint
+    from .window import Window
+
+    _first, ckpts, _files = checkpoint(src)
+    for m in ckpts:
+        win = Window(src, m.offset_data, m.size, f"{src.name}:{m.name}")
+        head = win.read_at(0, min(win.size, 8))
+        if head[:4] == ZIP_MAGIC:
+            _scan_zip(win, acc, prefix=f"{m.name}/")
+        else:
+            _scan_raw(win, acc)
+
+
 def _scan_zip(src: ByteSource, acc: _Acc, depth: int = 0, prefix: str = "") -> str:
     """Every member by content, whatever its name: `.pkl` members must be pickles; any other member that
     sniffs as a pickle (torch, joblib or a loader tricked into reading it would unpickle it) is walked too,
@@ -852,6 +868,9 @@ def scan_source(src: ByteSource, name: str) -> FileScanReport:
         elif lower.rsplit("/", 1)[-1] == "saved_model.pb":
             fmt = "tf-savedmodel"
             _scan_saved_model(src, acc)
+        elif lower.endswith(".nemo"):
+            fmt = "nemo"
+            _scan_nemo(src, acc)
         elif head[:8] == b"\x89HDF\r\n\x1a\n":
             fmt = "keras-h5"
             _scan_h5(src, acc)
