@@ -47,8 +47,26 @@ PAYLOAD = "__import__('os').system('whoami')"  # picklescan's `_payload`, never 
 # --- the oracle ---------------------------------------------------------------------------------------------
 
 
-class _Abort(Exception):
-    pass
+class _Stub:
+    """What the recording `find_class` hands back: accepts any call, state or item, runs nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Stub:
+        return _Stub()
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
 
 
 def _recorder(base: type) -> type:
@@ -57,7 +75,7 @@ def _recorder(base: type) -> type:
 
         def find_class(self, module: str, name: str) -> Any:
             self.seen.append(f"{module}.{name}")
-            raise _Abort
+            return type("Stub", (_Stub,), {})  # never imports `module`
 
         def persistent_load(self, pid: Any) -> Any:
             return None
@@ -69,10 +87,11 @@ _UNPICKLERS = (_recorder(pickle.Unpickler), _recorder(pickle._Unpickler))  # typ
 
 
 def cpython_globals(data: bytes) -> set[str]:
-    """Globals CPython's unpicklers reach, reading the streams one after another from a real file object."""
+    """Every global CPython's unpicklers (C and pure Python) look up, reading the streams one after another from
+    a buffered file object as `pickle.load(open(...))` does; each lookup gets a stub, so nothing is imported."""
     seen: set[str] = set()
     for cls in _UNPICKLERS:
-        fh = io.BufferedReader(io.BytesIO(data), buffer_size=8192)  # a file, as `pickle.load(open(...))` reads
+        fh = io.BufferedReader(io.BytesIO(data), buffer_size=8192)
         while True:
             u = cls(fh)
             u.seen = []
@@ -81,6 +100,7 @@ def cpython_globals(data: bytes) -> set[str]:
             except Exception:
                 seen.update(u.seen)
                 break
+            seen.update(u.seen)
             if not fh.peek(1):
                 break
     return seen
@@ -92,6 +112,16 @@ def cpython_globals(data: bytes) -> set[str]:
 def need(module: str) -> Any:
     """Import a module the upstream generator imports, or skip the case visibly."""
     return pytest.importorskip(module, reason=f"{module} is not installed here: case skipped")
+
+
+def need_attr(module: str, dotted: str) -> Any:
+    """`module.dotted`, or skip the case visibly where this version of the module lacks it."""
+    obj = need(module)
+    for part in dotted.split("."):
+        if not hasattr(obj, part):
+            pytest.skip(f"{module}.{dotted} does not exist in this version: case skipped")
+        obj = getattr(obj, part)
+    return obj
 
 
 def reducing(reduce: Callable[[], tuple[Any, ...]], protocol: int = 4) -> bytes:
@@ -112,7 +142,12 @@ def stack_call(proto: int, module: str, name: str, *args: str) -> bytes:
     """fickling's opcode lists: PROTO, module/name by STACK_GLOBAL, string arguments, TUPLEn, REDUCE."""
     body = sbu(module) + pickle.MEMOIZE + sbu(name) + pickle.MEMOIZE + pickle.STACK_GLOBAL + pickle.MEMOIZE
     body += b"".join(sbu(a) + pickle.MEMOIZE for a in args)
-    body += {1: pickle.TUPLE1, 2: pickle.TUPLE2}[len(args)] + pickle.MEMOIZE + pickle.REDUCE + pickle.MEMOIZE
+    body += (
+        {0: pickle.EMPTY_TUPLE, 1: pickle.TUPLE1, 2: pickle.TUPLE2}[len(args)]
+        + pickle.MEMOIZE
+        + pickle.REDUCE
+        + pickle.MEMOIZE
+    )
     return pickle.PROTO + bytes([proto]) + body + pickle.STOP
 
 
@@ -205,7 +240,7 @@ def _m16() -> tuple[Any, ...]:
 
 
 def _m17() -> tuple[Any, ...]:
-    return need("torch._inductor.codecache").compile_file, ("", "", ["sh", "-c", '$(echo "pwned")'])
+    return need_attr("torch._inductor.codecache", "compile_file"), ("", "", ["sh", "-c", '$(echo "pwned")'])
 
 
 def _m18() -> tuple[Any, ...]:
@@ -241,10 +276,7 @@ def _attr(module: str, dotted: str, *args: Any) -> Callable[[], tuple[Any, ...]]
     """`from module import A` then `A.b`, as the `reduce_GHSA_*` functions do."""
 
     def reduce() -> tuple[Any, ...]:
-        obj: Any = need(module)
-        for part in dotted.split("."):
-            obj = getattr(obj, part)
-        return obj, args
+        return need_attr(module, dotted), args
 
     return reduce
 
@@ -287,7 +319,7 @@ def _cloudpickle() -> bytes:  # initialize_cloudpickle_exploit_file
     class EvilClass:
         @staticmethod
         def _obfuscated_eval(payload: str) -> None:
-            getattr(builtins, "eval")(payload)
+            getattr(builtins, "eval")(payload)  # noqa: B009 - upstream hides eval this way
 
         def __reduce__(self) -> tuple[Any, ...]:
             return self._obfuscated_eval, ("__import__('os').system('echo attack')",)
@@ -310,8 +342,17 @@ MEMO_CTF = b"".join(  # picklescan malicious11 (imaginaryctf 'Safe Pickle'), mod
     ]
 )
 
+# picklescan malicious12, from the pickleassem program in init_data_files.py's comment:
+# operator.attrgetter("system")(builtins.__import__("os"))("echo pwned"), every value memoized.
+_M = pickle.MEMOIZE
+MALICIOUS12 = pickle.PROTO + b"\x04" + sbu("operator") + _M + sbu("attrgetter") + _M + pickle.STACK_GLOBAL + _M
+MALICIOUS12 += sbu("system") + _M + pickle.TUPLE1 + _M + pickle.REDUCE + _M
+MALICIOUS12 += sbu("builtins") + _M + sbu("__import__") + _M + pickle.STACK_GLOBAL + _M
+MALICIOUS12 += sbu("os") + _M + pickle.TUPLE1 + _M + pickle.REDUCE + _M + pickle.TUPLE1 + _M + pickle.REDUCE + _M
+MALICIOUS12 += sbu("echo pwned") + _M + pickle.TUPLE1 + _M + pickle.REDUCE + _M + pickle.STOP
+
 SOUR_PICKLES = (  # picklescan malicious0: Slaviero, "Sour Pickles", Black Hat USA 2011
-    b"c__builtin__\nglobals\n(tRp100\n0c__builtin__\ncompile\n(S'fl=open(\"/etc/passwd\");picklesmashed=fl.read();"
+    b'c__builtin__\nglobals\n(tRp100\n0c__builtin__\ncompile\n(S\'fl=open("/etc/passwd");picklesmashed=fl.read();'
     b"'\nS''\nS'exec'\ntRp101\n0c__builtin__\neval\n(g101\ng100\ntRp102\n0c__builtin__\ngetattr\n(c__builtin__\n"
     b"dict\nS'get'\ntRp103\n0c__builtin__\napply\n(g103\n(g100\nS'picklesmashed'\nltRp104\n0g104\n."
 )
@@ -432,24 +473,30 @@ def _gh(module: str, dotted: str, *args: Any) -> Callable[[], bytes]:
 
 
 PICKLESCAN: list[Case] = [
-    *(Case(f"malicious1_v{v}", (("__builtin__" if v < 3 else "builtins") + ".eval",), lambda v=v: reducing(_m1, v))
-      for v in (0, 3, 4)),  # fmt: skip
+    *(
+        Case(f"malicious1_v{v}", (("__builtin__" if v < 3 else "builtins") + ".eval",), lambda v=v: reducing(_m1, v))
+        for v in (0, 3, 4)
+    ),
     *(Case(f"malicious2_v{v}", ("posix.system",), lambda v=v: reducing(_m2, v)) for v in (0, 3, 4)),
     Case("malicious0", ("__builtin__.globals", "__builtin__.eval", "__builtin__.apply"), lambda: SOUR_PICKLES),
-    Case("malicious3", ("http.client.HTTPSConnection",), lambda: reducing(_m3, 0)),
+    Case("malicious3", ("httplib.HTTPSConnection",), lambda: reducing(_m3, 0)),
     Case("malicious4.pickle", ("requests.api.get",), lambda: reducing(_m4)),
     Case("malicious5.pickle", ("aiohttp.client.ClientSession",), lambda: reducing(_m5)),
     Case("malicious6", ("requests.api.get",), lambda: pickle.dumps(["a", "b", "c"]) + reducing(_m4, 4)),
     Case("malicious7", ("socket.create_connection",), lambda: reducing(_m6)),
     Case("malicious8", ("subprocess.run",), lambda: reducing(_m7)),
     Case("malicious9", ("sys.exit",), lambda: reducing(_m8)),
-    Case("malicious10", ("__builtin__.exec",), lambda: b"(S'raise RuntimeError(\"Injection running\")'\ni__builtin__\nexec\n."),
+    Case(
+        "malicious10",
+        ("__builtin__.exec",),
+        lambda: b"(S'raise RuntimeError(\"Injection running\")'\ni__builtin__\nexec\n.",
+    ),
     Case("malicious11", ("os.system",), lambda: MEMO_CTF),
     Case("malicious-invalid-bytes", ("os.system",), lambda: MEMO_CTF + b"\n\n\t\t"),
     Case("malicious13a", ("pickle.loads",), lambda: reducing(_m13, 0)),
     Case("malicious13b", ("_pickle.loads",), lambda: reducing(_m13, 4)),
     Case("malicious14", ("runpy._run_code",), lambda: reducing(_m14)),
-    Case("malicious15a", ("bdb.Bdb.run",), lambda: reducing(_m15, 2)),
+    Case("malicious15a", ("__builtin__.getattr", "bdb.Bdb"), lambda: reducing(_m15, 2)),
     Case("malicious15b", ("bdb.Bdb.run",), lambda: reducing(_m15, 4)),
     Case("malicious16", ("pip.main",), lambda: reducing(_m16, 0)),
     Case("malicious17", ("torch._inductor.codecache.compile_file",), lambda: reducing(_m17)),
@@ -461,75 +508,220 @@ PICKLESCAN: list[Case] = [
     Case("malicious23", ("os.system",), lambda: b"S'os'\nS'system'\n\x93S'ls'\n\x85R."),
     Case("keyerror-exploit", ("os.system",), lambda: KEYERROR),
     Case("type-confusion-exploit", ("os.system",), lambda: TYPE_CONFUSION),
-    Case("broken_model", ("builtins.exec",),
-         lambda: b"cbuiltins\nexec\n(X>\nf = open('my_file.txt', 'a'); f.write('Malicious'); f.close()tRX."),  # fmt: skip
+    Case(
+        "broken_model",
+        ("builtins.exec",),
+        lambda: b"cbuiltins\nexec\n(X>\nf = open('my_file.txt', 'a'); f.write('Malicious'); f.close()tRX.",
+    ),
     Case("malicious1.zip", ("builtins.eval",), lambda: zipped("data.pkl", reducing(_m1)), _member("data.pkl")),
-    Case("malicious1_wrong_ext.zip", ("builtins.eval",), lambda: zipped("data.txt", reducing(_m1)),
-         _member("data.txt")),  # fmt: skip
-    Case("malicious1_central_directory.zip", ("builtins.eval",), _central_directory_zip, _member("datap.kl")),
+    Case(
+        "malicious1_wrong_ext.zip", ("builtins.eval",), lambda: zipped("data.txt", reducing(_m1)), _member("data.txt")
+    ),
+    Case(
+        "malicious1_central_directory.zip",
+        ("builtins.eval",),
+        _central_directory_zip,
+        lambda d: d[d.index(b"\x80\x04") :],
+    ),
     Case("malicious1_crc.zip", ("builtins.eval",), _crc_zip, lambda d: d[d.index(b"\x80\x04") :]),
     Case("pytorch_magic_bypass.pt", ("__builtin__.eval", "posix.system"), _magic_bypass),
-    Case("GHSA-4r9r-ch6f-vxmx", ("torch.utils.bottleneck.__main__.run_cprofile",),
-         _gh("torch.utils.bottleneck.__main__", "run_cprofile", PAYLOAD, {})),  # fmt: skip
-    Case("GHSA-86cj-95qr-2p4f", ("torch._dynamo.guards.GuardBuilder.get",),
-         _gh("torch._dynamo.guards", "GuardBuilder.get", {}, PAYLOAD)),  # fmt: skip
-    Case("GHSA-f4x7-rfwp-v3xw", ("torch.fx.experimental.symbolic_shapes.ShapeEnv.evaluate_guards_expression",),
-         _gh("torch.fx.experimental.symbolic_shapes", "ShapeEnv.evaluate_guards_expression", {}, PAYLOAD, [])),  # fmt: skip
+    Case(
+        "GHSA-4r9r-ch6f-vxmx",
+        ("torch.utils.bottleneck.__main__.run_cprofile",),
+        _gh("torch.utils.bottleneck.__main__", "run_cprofile", PAYLOAD, {}),
+    ),
+    Case(
+        "GHSA-86cj-95qr-2p4f",
+        ("torch._dynamo.guards.GuardBuilder.get",),
+        _gh("torch._dynamo.guards", "GuardBuilder.get", {}, PAYLOAD),
+    ),
+    Case(
+        "GHSA-f4x7-rfwp-v3xw",
+        ("torch.fx.experimental.symbolic_shapes.ShapeEnv.evaluate_guards_expression",),
+        _gh("torch.fx.experimental.symbolic_shapes", "ShapeEnv.evaluate_guards_expression", {}, PAYLOAD, []),
+    ),
     Case("GHSA-f745-w6jp-hpxx", ("torch.utils.collect_env.run",), _gh("torch.utils.collect_env", "run", PAYLOAD)),
-    Case("GHSA-h3qp-7fh3-f8h4", ("torch.utils.data.datapipes.utils.decoder.basichandlers",),
-         _gh("torch.utils.data.datapipes.utils.decoder", "basichandlers", "pickle", b"")),  # fmt: skip
-    Case("GHSA-vr7h-p6mm-wpmh", ("torch.jit.unsupported_tensor_ops.execWrapper",),
-         _gh("torch.jit.unsupported_tensor_ops", "execWrapper", PAYLOAD, {}, {})),  # fmt: skip
-    Case("GHSA-vv6j-3g6g-2pvj", ("torch.utils._config_module.ConfigModule.load_config",),
-         _gh("torch.utils._config_module", "ConfigModule.load_config", {}, b"")),  # fmt: skip
+    Case(
+        "GHSA-h3qp-7fh3-f8h4",
+        ("torch.utils.data.datapipes.utils.decoder.basichandlers",),
+        _gh("torch.utils.data.datapipes.utils.decoder", "basichandlers", "pickle", b""),
+    ),
+    Case(
+        "GHSA-vr7h-p6mm-wpmh",
+        ("torch.jit.unsupported_tensor_ops.execWrapper",),
+        _gh("torch.jit.unsupported_tensor_ops", "execWrapper", PAYLOAD, {}, {}),
+    ),
+    Case(
+        "GHSA-vv6j-3g6g-2pvj",
+        ("torch.utils._config_module.ConfigModule.load_config",),
+        _gh("torch.utils._config_module", "ConfigModule.load_config", {}, b""),
+    ),
+    Case(
+        "GHSA-jhph-76pp-mggw",
+        ("torch.utils.collect_env.run_and_read_all", "torch.utils.collect_env.run"),
+        lambda: reducing(
+            lambda: (
+                need_attr("torch.utils.collect_env", "run_and_read_all"),
+                (need_attr("torch.utils.collect_env", "run"), PAYLOAD),
+            )
+        ),
+    ),
+    Case(
+        "GHSA-4whj-rm5r-c2v8",
+        ("torch.utils.bottleneck.__main__.run_autograd_prof",),
+        _gh("torch.utils.bottleneck.__main__", "run_autograd_prof", PAYLOAD, {}),
+    ),
+    Case("GHSA-6vqj-c2q5-j97w", ("profile.Profile.runctx",), _gh("profile", "Profile.runctx", {}, PAYLOAD, {}, {})),
+    Case(
+        "GHSA-6w4w-5w54-rjvr",
+        ("idlelib.autocomplete.AutoComplete.get_entity",),
+        _gh("idlelib.autocomplete", "AutoComplete.get_entity", {}, PAYLOAD),
+    ),
+    Case(
+        "GHSA-7cq8-mj8x-j263",
+        ("idlelib.autocomplete.AutoComplete.fetch_completions",),
+        _gh("idlelib.autocomplete", "AutoComplete.fetch_completions", {}, PAYLOAD, 0),
+    ),
+    Case(
+        "GHSA-8r4j-24qv-fmq9",
+        ("idlelib.calltip.Calltip.fetch_tip",),
+        _gh("idlelib.calltip", "Calltip.fetch_tip", {}, PAYLOAD),
+    ),
+    Case(
+        "GHSA-j343-8v2j-ff7w",
+        ("idlelib.pyshell.ModifiedInterpreter.runcommand",),
+        _gh("idlelib.pyshell", "ModifiedInterpreter.runcommand", {}, PAYLOAD),
+    ),
+    Case(
+        "GHSA-3gf5-cxq9-w223",
+        ("idlelib.pyshell.ModifiedInterpreter.runcode",),
+        _gh("idlelib.pyshell", "ModifiedInterpreter.runcode", {}, PAYLOAD),
+    ),
+    Case(
+        "GHSA-p9w7-82w4-7q8m",
+        ("lib2to3.pgen2.pgen.ParserGenerator.make_label",),
+        _gh("lib2to3.pgen2.pgen", "ParserGenerator.make_label", None, {}, '""+' + PAYLOAD),
+    ),
+    Case("malicious12", ("operator.attrgetter", "builtins.__import__"), lambda: MALICIOUS12),
     Case("GHSA-5qwp-399c-mjwf", ("trace.Trace.run",), _gh("trace", "Trace.run", {}, PAYLOAD)),
     Case("GHSA-g344-hcph-8vgg", ("trace.Trace.runctx",), _gh("trace", "Trace.runctx", {}, PAYLOAD, {}, {})),
     Case("GHSA-x696-vm39-cp64", ("profile.Profile.run",), _gh("profile", "Profile.run", {}, PAYLOAD)),
-    Case("GHSA-f54q-57x4-jg88", ("lib2to3.pgen2.grammar.Grammar.loads",),
-         _gh("lib2to3.pgen2.grammar", "Grammar.loads", {}, b"")),  # fmt: skip
-    Case("GHSA-3vg9-h568-4w9m", ("idlelib.debugobj.ObjectTreeItem.SetText",),
-         _gh("idlelib.debugobj", "ObjectTreeItem.SetText", {}, PAYLOAD)),  # fmt: skip
-    Case("GHSA-cj3c-v495-4xqh", ("code.InteractiveInterpreter.runcode",),
-         _gh("code", "InteractiveInterpreter.runcode", {}, PAYLOAD)),  # fmt: skip
+    Case(
+        "GHSA-f54q-57x4-jg88",
+        ("lib2to3.pgen2.grammar.Grammar.loads",),
+        _gh("lib2to3.pgen2.grammar", "Grammar.loads", {}, b""),
+    ),
+    Case(
+        "GHSA-3vg9-h568-4w9m",
+        ("idlelib.debugobj.ObjectTreeItem.SetText",),
+        _gh("idlelib.debugobj", "ObjectTreeItem.SetText", {}, PAYLOAD),
+    ),
+    Case(
+        "GHSA-cj3c-v495-4xqh",
+        ("code.InteractiveInterpreter.runcode",),
+        _gh("code", "InteractiveInterpreter.runcode", {}, PAYLOAD),
+    ),
     Case("GHSA-9xph-j2h6-g47v", ("idlelib.calltip.get_entity",), _gh("idlelib.calltip", "get_entity", PAYLOAD)),
     Case("GHSA-xp4f-hrf8-rxw7", ("ensurepip._run_pip",), _gh("ensurepip", "_run_pip", PAYLOAD)),
-    Case("GHSA-m869-42cg-3xwr", ("idlelib.run.Executive.runcode",),
-         _gh("idlelib.run", "Executive.runcode", {}, PAYLOAD)),  # fmt: skip
+    Case(
+        "GHSA-m869-42cg-3xwr", ("idlelib.run.Executive.runcode",), _gh("idlelib.run", "Executive.runcode", {}, PAYLOAD)
+    ),
     Case("GHSA-fqq6-7vqf-w3fg", ("doctest.debug_script",), _gh("doctest", "debug_script", PAYLOAD, True)),
     Case("GHSA-9w88-8rmg-7g2p", ("cProfile.runctx",), _gh("cProfile", "runctx", PAYLOAD, None, None)),
     Case("GHSA-49gj-c84q-6qm9", ("cProfile.run",), _gh("cProfile", "run", PAYLOAD)),
     Case("GHSA-7wx9-6375-f5wh", ("profile.run",), _gh("profile", "run", PAYLOAD)),
     Case("logging_FileHandler", ("logging.FileHandler",), _gh("logging", "FileHandler", "evil.log")),
-    Case("GHSA-q77w-mwjj-7mqx", ("asyncio.unix_events._UnixSubprocessTransport._start",),
-         _gh("asyncio.unix_events", "_UnixSubprocessTransport._start", {}, "whoami", True, None, None, None, 0)),  # fmt: skip
-    Case("GHSA-m273-6v24-x4m4", ("distutils.file_util.write_file",),
-         _gh("distutils.file_util", "write_file", "pwned_config.env", ["malicious content"])),  # fmt: skip
+    Case(
+        "GHSA-q77w-mwjj-7mqx",
+        ("asyncio.unix_events._UnixSubprocessTransport._start",),
+        _gh("asyncio.unix_events", "_UnixSubprocessTransport._start", {}, "whoami", True, None, None, None, 0),
+    ),
+    Case(
+        "GHSA-jgw4-cr84-mqxg.bin",
+        ("asyncio.unix_events._UnixSubprocessTransport._start",),
+        _gh("asyncio.unix_events", "_UnixSubprocessTransport._start", {}, "whoami", True, None, None, None, 0),
+    ),
+    Case(
+        "GHSA-m273-6v24-x4m4",
+        ("distutils.file_util.write_file",),
+        _gh("distutils.file_util", "write_file", "pwned_config.env", ["malicious content"]),
+    ),
     Case("GHSA-4675-36f9-wf6r", ("ctypes.CDLL",), _gh("ctypes", "CDLL", None)),
     Case("GHSA-84r2-jw7c-4r5q", ("operator.methodcaller", "pydoc.locate"), lambda: reducing(_methodcaller)),
     Case("GHSA-vqmv-47xg-9wpr", ("pty.spawn",), _gh("pty", "spawn", ["/bin/sh", "-c", "id; exit"])),
-    Case("GHSA-r8g5-cgf2-4m4m", ("numpy.f2py.crackfortran.getlincoef",),
-         _gh("numpy.f2py.crackfortran", "getlincoef", PAYLOAD, [])),  # fmt: skip
+    Case(
+        "GHSA-r8g5-cgf2-4m4m",
+        ("numpy.f2py.crackfortran.getlincoef",),
+        _gh("numpy.f2py.crackfortran", "getlincoef", PAYLOAD, []),
+    ),
     Case("GHSA-g38g-8gr9-h9xp-uuid", ("uuid._get_command_stdout",), _gh("uuid", "_get_command_stdout", "id")),
     Case("GHSA-g38g-8gr9-h9xp-osx-support", ("_osx_support._read_output",), _gh("_osx_support", "_read_output", "id")),
-    Case("GHSA-g38g-8gr9-h9xp-aix-support", ("_aix_support._read_cmd_output",),
-         _gh("_aix_support", "_read_cmd_output", "id")),  # fmt: skip
+    Case(
+        "GHSA-g38g-8gr9-h9xp-aix-support",
+        ("_aix_support._read_cmd_output",),
+        _gh("_aix_support", "_read_cmd_output", "id"),
+    ),
     Case("GHSA-g38g-8gr9-h9xp-imaplib", ("imaplib.IMAP4_stream",), _gh("imaplib", "IMAP4_stream", "id")),
     Case("GHSA-vvpj-8cmc-gx39", ("pkgutil.resolve_name",), _gh("pkgutil", "resolve_name", "os:system")),
     Case("io_FileIO", ("_io.FileIO",), _gh("io", "FileIO", "/etc/hosts", "r")),
     Case("urllib_request_urlopen", ("urllib.request.urlopen",), _gh("urllib.request", "urlopen", "https://x.invalid")),
-    Case("GHSA-g38g-8gr9-h9xp-pyrepl-pager", ("_pyrepl.pager.pipe_pager",),
-         lambda: stack_call(4, "_pyrepl.pager", "pipe_pager", "text", "id").replace(pickle.MEMOIZE, b"")),  # fmt: skip
-    Case("GHSA-g38g-8gr9-h9xp-test", ("test.support.script_helper.assert_python_ok",),
-         lambda: stack_call(4, "test.support.script_helper", "assert_python_ok", "-c pass").replace(pickle.MEMOIZE, b"")),  # fmt: skip
+    Case(
+        "GHSA-g38g-8gr9-h9xp-pyrepl-pager",
+        ("_pyrepl.pager.pipe_pager",),
+        lambda: stack_call(4, "_pyrepl.pager", "pipe_pager", "text", "id").replace(pickle.MEMOIZE, b""),
+    ),
+    Case(
+        "GHSA-g38g-8gr9-h9xp-test",
+        ("test.support.script_helper.assert_python_ok",),
+        lambda: stack_call(4, "test.support.script_helper", "assert_python_ok", "-c pass").replace(pickle.MEMOIZE, b""),
+    ),
     Case("types_CodeType", ("types.CodeType",), _codetype),
     Case("cloudpickle_codeinjection", ("cloudpickle.cloudpickle._make_function",), _cloudpickle),
-    Case("dns_exfiltration.npy", ("ssl.get_server_certificate",), _dns_exfiltration, lambda d: d[d.index(b"\x80") :]),
+    Case(
+        "dns_exfiltration.npy",
+        ("ssl.get_server_certificate", "numpy._core.multiarray._reconstruct"),
+        _dns_exfiltration,
+        lambda d: d[d.index(b"\x80") :],
+    ),
+]
+
+# Where this interpreter lacks the module, the bytes the committed upstream file holds (disassembled with
+# pickletools: protocol 4, FRAME, STACK_GLOBAL of the name, its arguments, REDUCE), so the global is still tested.
+PICKLESCAN += [
+    Case(
+        "malicious5-bytes",
+        ("aiohttp.client.ClientSession",),
+        lambda: framed(4, 39, stack_call(4, "aiohttp.client", "ClientSession")[2:]),
+    ),
+    Case(
+        "malicious17-bytes",
+        ("torch._inductor.codecache.compile_file",),
+        lambda: stack_call(4, "torch._inductor.codecache", "compile_file", "", "sh -c pwned"),
+    ),
+    Case(
+        "GHSA-4r9r-ch6f-vxmx-bytes",
+        ("torch.utils.bottleneck.__main__.run_cprofile",),
+        lambda: stack_call(4, "torch.utils.bottleneck.__main__", "run_cprofile", PAYLOAD, ""),
+    ),
+    Case(
+        "GHSA-4whj-rm5r-c2v8-bytes",
+        ("torch.utils.bottleneck.__main__.run_autograd_prof",),
+        lambda: stack_call(4, "torch.utils.bottleneck.__main__", "run_autograd_prof", PAYLOAD, ""),
+    ),
+    Case(
+        "GHSA-g38g-8gr9-h9xp-aix-support-bytes",
+        ("_aix_support._read_cmd_output",),
+        lambda: stack_call(4, "_aix_support", "_read_cmd_output", "id"),
+    ),
 ]
 
 MODELSCAN: list[Case] = [
     Case("malicious12", ("pickle.loads",), _modelscan12),
-    Case("malicious13", ("builtins.eval.__call__",),
-         lambda: pickle.PROTO + b"\x05" + _ucall("builtins", "eval.__call__", '__import__("os").system("x")') + b"R."),  # fmt: skip
+    Case(
+        "malicious13",
+        ("builtins.eval.__call__",),
+        lambda: pickle.PROTO + b"\x05" + _ucall("builtins", "eval.__call__", '__import__("os").system("x")') + b"R.",
+    ),
     Case("malicious14", ("os.system",), lambda: MEMO_CTF + b"\n\n\t\t"),
     Case("malicious10", ("__builtin__.exec",), lambda: b"(S'print(\"Injection running\")'\ni__builtin__\nexec\n."),
     Case("malicious15", ("bdb.Bdb.run",), lambda: reducing(_m15, 4)),
@@ -544,13 +736,22 @@ FICKLING: list[Case] = [
     Case("GHSA-r7v6-mfhq-g3m2-pty", ("pty.spawn",), _fickling_pty_ghsa),
     Case("PR108-pty-OBJ", ("pty.spawn",), lambda: b"(cpty\nspawn\nS'id'\no."),
     Case("GHSA-565g-hwwr-4pp3-marshal", ("marshal.loads", "types.FunctionType"), _fickling_marshal),
-    Case("GHSA-wfq2-52f7-7qvj-runpy", ("runpy.run_path",),
-         lambda: framed(5, 46, stack_call(5, "runpy", "run_path", "/tmp/malicious.py")[2:])),  # fmt: skip
-    Case("GHSA-p523-jq9w-64x9-cProfile", ("cProfile.run",),
-         lambda: framed(5, 58, stack_call(5, "cProfile", "run", "print('CPROFILE_RCE_CONFIRMED')")[2:])),  # fmt: skip
+    Case(
+        "GHSA-wfq2-52f7-7qvj-runpy",
+        ("runpy.run_path",),
+        lambda: framed(5, 46, stack_call(5, "runpy", "run_path", "/tmp/malicious.py")[2:]),
+    ),
+    Case(
+        "GHSA-p523-jq9w-64x9-cProfile",
+        ("cProfile.run",),
+        lambda: framed(5, 58, stack_call(5, "cProfile", "run", "print('CPROFILE_RCE_CONFIRMED')")[2:]),
+    ),
     Case("GHSA-5hvc-6wx8-mvv4-ctypes", ("builtins.getattr", "ctypes.CDLL"), _fickling_ctypes),
-    Case("GHSA-5hvc-6wx8-mvv4-pydoc", ("pydoc.locate",),
-         lambda: stack_call(5, "pydoc", "locate", "os.system")[:-1] + sbu("id") + b"\x85R."),  # fmt: skip
+    Case(
+        "GHSA-5hvc-6wx8-mvv4-pydoc",
+        ("pydoc.locate",),
+        lambda: stack_call(5, "pydoc", "locate", "os.system")[:-1] + sbu("id") + b"\x85R.",
+    ),
     Case("GHSA-h4rm-mm56-xf63-import", ("builtins.__import__", "builtins.getattr"), _fickling_import_bypass),
     Case("GHSA-mxhj-88fx-4pcv-obj-pop", ("smtplib.SMTP",), _fickling_obj_pop),
     Case("frame-boundary-divergence", ("os.system",), _frame_divergence),
@@ -577,9 +778,10 @@ def named(doc: dict[str, Any]) -> set[str]:
 @pytest.mark.parametrize("case", CASES)
 def test_exploit_exits_1_naming_the_global(tmp_path: Path, case: Case) -> None:
     data = case.build()
-    assert case.expected[0] in cpython_globals(case.oracle(data)), "CPython does not reach the expected global"
-    suffix = {"zip": "", "npy": "", "pt": "", "pickle": ""}
-    path = tmp_path / (case.name if case.name.rsplit(".", 1)[-1] in suffix else f"{case.name}.pkl")
+    reached = cpython_globals(case.oracle(data))
+    assert set(case.expected) <= reached, f"CPython reaches {sorted(reached)}"
+    kept = {"zip", "npy", "pt", "pickle", "bin"}  # the upstream file name where it has its own suffix
+    path = tmp_path / (case.name if case.name.rsplit(".", 1)[-1] in kept else f"{case.name}.pkl")
     path.write_bytes(data)
     code, doc = scan_json(path)
     assert (code, sorted(set(case.expected) - named(doc))) == (1, []), doc
@@ -606,8 +808,13 @@ def _benign() -> list[Any]:
         ("modelscan-safe_old_format_pytorch.pt", "x.pt", tsave(legacy=True)),
         ("modelscan-safe_numpy.npy", "x.npy", lambda p: np.save(p, [[1, 2, 3], [4, 5, 6]])),
     ]
-    frames = {"small list": [1, 2, 3, 4], "large unframed bytes": b"x" * 100000, "interleaved": [1, b"y" * 100000, 2],
-              "several frames": list(range(20000)), "nested": {"a": [1, 2, {"b": (3, 4)}], "c": [5, 6]}}  # fmt: skip
+    frames = {
+        "small list": [1, 2, 3, 4],
+        "large unframed bytes": b"x" * 100000,
+        "interleaved": [1, b"y" * 100000, 2],
+        "several frames": list(range(20000)),
+        "nested": {"a": [1, 2, {"b": (3, 4)}], "c": [5, 6]},
+    }
     cases += [(f"fickling-frames-{k}-p{v}", "x.pkl", dump(obj, v)) for k, obj in frames.items() for v in (2, 4, 5)]
     return [pytest.param(w, n, id=i) for i, n, w in cases]
 
