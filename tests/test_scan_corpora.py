@@ -17,8 +17,15 @@ following theirs; nothing is copied and nothing is ever loaded):
 
 The expected global of each case is written out by hand (what pickling that callable writes on CPython
 3.11, Linux: `os.system` is `posix.system`, protocols 0-2 write `__builtin__`). CPython's own unpicklers
-(C and pure Python, a `find_class` that records and aborts, so nothing is imported or run) confirm it is a
-global CPython really reaches in the file. A case whose module is missing here is skipped, saying which.
+(C and pure Python, reading a buffered file; `find_class` records the name and hands back an inert stub, so
+nothing is imported or run) confirm every expected global is one CPython really looks up in the file. A
+case whose module is missing here is skipped, saying which, and its global is still tested through the bytes
+the committed upstream file holds (the `-bytes` cases).
+
+Not regenerated: files upstream only commits, with no generator (picklescan's `GHSA-46h3-79wf-xr6c`,
+`GHSA-955r-x9j8-7rhh`, `sys_module_override_sploit`, its real torch checkpoints; modelscan's
+`unsafe_zip_pytorch.pt`); `malicious1.7z` and modelscan's dill files (py7zr and dill are not dependencies);
+modelscan's Keras / TensorFlow notebook models (Lambda layers and SavedModel ops are in test_scan_gate.py).
 """
 
 from __future__ import annotations
