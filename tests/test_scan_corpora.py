@@ -22,10 +22,11 @@ nothing is imported or run) confirm every expected global is one CPython really 
 case whose module is missing here is skipped, saying which, and its global is still tested through the bytes
 the committed upstream file holds (the `-bytes` cases).
 
-Not regenerated: files upstream only commits, with no generator (picklescan's `GHSA-46h3-79wf-xr6c`,
-`GHSA-955r-x9j8-7rhh`, `sys_module_override_sploit`, its real torch checkpoints; modelscan's
-`unsafe_zip_pytorch.pt`); `malicious1.7z` and modelscan's dill files (py7zr and dill are not dependencies);
-modelscan's Keras / TensorFlow notebook models (Lambda layers and SavedModel ops are in test_scan_gate.py).
+Three picklescan files have no generator and are written out as the bytes they hold (`GHSA-46h3-79wf-xr6c`,
+`GHSA-955r-x9j8-7rhh`, `sys_module_override_sploit`). Not regenerated: committed binaries (picklescan's real
+torch checkpoints, modelscan's `unsafe_zip_pytorch.pt`); `malicious1.7z` and modelscan's dill files (py7zr
+and dill are not dependencies); modelscan's Keras / TensorFlow notebook models (Lambda layers and SavedModel
+ops are in test_scan_gate.py).
 """
 
 from __future__ import annotations
@@ -719,6 +720,25 @@ PICKLESCAN += [
         "GHSA-g38g-8gr9-h9xp-aix-support-bytes",
         ("_aix_support._read_cmd_output",),
         lambda: stack_call(4, "_aix_support", "_read_cmd_output", "id"),
+    ),
+]
+
+# Committed upstream without a generator; short enough to write out (the bytes as the files hold them).
+SYS_MODULE_OVERRIDE = (  # tests/data/sys_module_override_sploit.pkl: BUILD on the module torch._utils
+    b"\x80\x04Vtorch._utils\n\x94V_rebuild_tensor\n\x94\x93\x940Vtorch\nV_utils\n\x93\x940h\x03}h\x01Vbuiltins\n"
+    b'sb0h\x00h\x01\x93h\x03}h\x01Veval\nsb0h\x00h\x01\x93\x93Vexec("""print("pwned")""")\n\x85R.'
+)
+PICKLESCAN += [
+    Case("sys_module_override_sploit", ("torch._utils",), lambda: SYS_MODULE_OVERRIDE),
+    Case(
+        "GHSA-46h3-79wf-xr6c",
+        ("_operator.attrgetter", "builtins.__import__"),
+        lambda: b"cbuiltins\n__import__\n(Vos\ntRp0\n0c_operator\nattrgetter\n(Vsystem\ntR(g0\ntR(Vecho pwned\ntR.",
+    ),
+    Case(
+        "GHSA-955r-x9j8-7rhh",
+        ("_operator.methodcaller", "builtins.__import__"),
+        lambda: b"cbuiltins\n__import__\n(Vos\ntRp0\n0c_operator\nmethodcaller\n(Vsystem\nVecho pwned\ntR(g0\ntR.",
     ),
 ]
 
